@@ -1,0 +1,129 @@
+"""Search spaces: a backbone whose blocks each choose an operator (and optionally kernel
+and expansion ratio). A genome is a flat dict of named categorical choices, so the same
+space serves random sampling, enumeration and Optuna's define-by-run ``trial.suggest_*``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol
+
+import numpy as np
+
+from nos.arch import OPERATORS, Arch, check_kernel
+
+Genome = dict[str, Any]
+
+class Suggester(Protocol):
+    """What a space needs from an Optuna trial (``optuna.Trial`` satisfies it)."""
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any: ...
+
+@dataclass(frozen=True)
+class Choice:
+    """One categorical decision of the genome, e.g. ``b3.op`` in (dw, full, fuse_half, fuse_full)."""
+
+    name: str
+    options: tuple[Any, ...]
+
+class BackboneSpace:
+    """Per-block operator (kernel, expansion) choices on top of a reference backbone.
+
+    Args:
+        name: registry name of the space.
+        base: the backbone; every block keeps its stride, output width, SE and activation.
+        ops: operators each block may take (subset of :data:`nos.arch.OPERATORS`).
+        kernels: kernel sizes each block may take; ``None`` keeps the backbone's.
+        expansions: expansion ratios (hidden = round(cin * t)) for blocks that have an
+            expansion conv; ``None`` keeps the backbone's widths.
+        references: paper variants of this backbone to draw beside a Pareto front,
+            label -> Arch (they may carry reproduction quirks the space does not generate).
+    """
+
+    def __init__(self, name: str, base: Arch, ops=OPERATORS, kernels=None, expansions=None,
+                 references: dict[str, Arch] | None = None):
+        ops = tuple(ops)
+        if not ops or any(op not in OPERATORS for op in ops):
+            raise ValueError(f"space.ops: expected a non-empty subset of {', '.join(OPERATORS)}, got {list(ops)}")
+        for k in kernels or ():
+            check_kernel("space.kernels", k)
+        if expansions is not None and (not expansions or any(not isinstance(t, (int, float)) or t <= 0 for t in expansions)):
+            raise ValueError(f"space.expansions: expected positive ratios, got {expansions!r}")
+        self.name, self.base, self.references = name, base, dict(references or {})
+        self.ops = ops
+        self.kernels = tuple(kernels) if kernels else None
+        self.expansions = tuple(expansions) if expansions else None
+        self.choices: list[Choice] = []
+        for i, block in enumerate(base.blocks):
+            ops_i = tuple(op for op in ops if op != "fuse_half" or self._even_widths(i))
+            self.choices.append(Choice(f"b{i}.op", ops_i))
+            if self.kernels:
+                self.choices.append(Choice(f"b{i}.kernel", self.kernels))
+            if self.expansions and block.expand:
+                self.choices.append(Choice(f"b{i}.expansion", self.expansions))
+
+    def _even_widths(self, i: int) -> bool:
+        """Whether every width block ``i`` can take is even (fuse_half splits channels)."""
+        block, cin = self.base.blocks[i], self.base.in_channels_of(i)
+        if not block.expand or not self.expansions:
+            return block.exp % 2 == 0
+        return all(round(cin * t) % 2 == 0 for t in self.expansions)
+
+    @property
+    def size(self) -> int:
+        """Number of distinct genomes (architectures) in the space."""
+        return math.prod(len(c.options) for c in self.choices)
+
+    def sample(self, rng: np.random.Generator) -> Genome:
+        """A uniformly random genome."""
+        return {c.name: c.options[int(rng.integers(len(c.options)))] for c in self.choices}
+
+    def suggest(self, trial: Suggester) -> Genome:
+        """A genome chosen by an Optuna trial (define-by-run)."""
+        return {c.name: trial.suggest_categorical(c.name, list(c.options)) for c in self.choices}
+
+    def enumerate(self, fixed: Genome | None = None, limit: int = 100_000) -> Iterator[Genome]:
+        """All genomes that agree with ``fixed`` (a partial genome); refuses more than ``limit``."""
+        fixed = dict(fixed or {})
+        unknown = set(fixed) - {c.name for c in self.choices}
+        if unknown:
+            raise ValueError(f"fixed: unknown choices {sorted(unknown)} (space {self.name!r} has b<i>.op, ...)")
+        free = [c for c in self.choices if c.name not in fixed]
+        count = math.prod(len(c.options) for c in free)
+        if count > limit:
+            raise ValueError(f"fixed: the sub-space has {count} genomes, more than limit={limit}; fix more choices")
+        for values in itertools.product(*(c.options for c in free)):
+            yield {**fixed, **dict(zip((c.name for c in free), values))}
+
+    def to_arch(self, genome: Genome) -> Arch:
+        """The architecture a genome describes."""
+        missing = [c.name for c in self.choices if c.name not in genome]
+        if missing:
+            raise ValueError(f"genome: missing choices {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        blocks, cin = [], self.base.stem.out
+        for i, block in enumerate(self.base.blocks):
+            change: dict[str, Any] = {"op": genome[f"b{i}.op"]}
+            if self.kernels:
+                change["kernel"] = genome[f"b{i}.kernel"]
+            if self.expansions and block.expand:
+                change["exp"] = round(cin * genome[f"b{i}.expansion"])
+            blocks.append(dataclasses.replace(block, **change))
+            cin = block.out
+        return dataclasses.replace(self.base, name=f"{self.name}/{genome_hash(genome)}", blocks=tuple(blocks))
+
+def genome_hash(genome: Genome) -> str:
+    """A stable 12-hex-digit key of a genome (independent of dict order and process)."""
+    text = ",".join(f"{k}={genome[k]!r}" for k in sorted(genome))
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+def arch_key(arch: Arch) -> str:
+    """A stable key of an architecture's structure (its name excluded), for result caches."""
+    body = arch.to_dict()
+    body.pop("name")
+    return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+SpaceFactory = Callable[..., BackboneSpace]
