@@ -1,0 +1,99 @@
+"""Closed-form cycles and SRAM accesses of the FuSe row-broadcast dataflow (ST-OS).
+
+In FuSe mode every array row computes one independent 1-D convolution: the input
+activations of that 1-D conv stream into the row's left edge (one element per cycle) and
+shift right through a chain of ``stride`` registers per PE; the ``kernel`` filter taps are
+broadcast on the row's bus, one tap per cycle; PE column ``q`` of a fold that uses ``cu``
+columns accumulates output ``cu - 1 - q`` of that fold (output stationary). Rows need no
+skew (each has its own input port and bus), so they all run in lockstep.
+
+A fold of ``cu`` columns streams the input segment of its outputs,
+``(cu - 1) * stride + kernel`` elements, and its last tap coincides with its last input:
+it lasts exactly that many cycles. Folds do not overlap and a layer reports the index of
+its last cycle (``- 1``), the conventions of SCALE-Sim's ``os`` model. The derivation, the
+register-level model and a worked example are in ``docs/fuse_dataflow.md``; the
+cycle-stepped reference :mod:`nos.sim.stepped` checks every number here.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+_ARGUMENTS = ("n1d", "in_len", "out_len", "kernel", "stride", "rows", "cols")
+
+
+def _as_int_arrays(values: dict[str, ArrayLike]) -> dict[str, np.ndarray]:
+    """Broadcast the arguments to one shape as int64 arrays; non-integers are errors."""
+    arrays = {}
+    for name, value in values.items():
+        array = np.asarray(value)
+        if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"rowbroadcast.{name}: must be integers, got dtype {array.dtype}")
+        arrays[name] = array.astype(np.int64)
+    try:
+        shaped = np.broadcast_arrays(*arrays.values())
+    except ValueError as error:
+        shapes = ", ".join(f"{name}={a.shape}" for name, a in arrays.items())
+        raise ValueError(f"rowbroadcast: argument shapes do not broadcast ({shapes})") from error
+    return dict(zip(arrays, shaped))
+
+
+def _require(condition: np.ndarray, name: str, rule: str, value: np.ndarray) -> None:
+    """Raise a ValueError naming ``name`` and its first offending value unless ``condition`` holds."""
+    if not np.all(condition):
+        index = np.unravel_index(np.argmin(condition), condition.shape)
+        where = f" at index {tuple(int(i) for i in index)}" if condition.ndim else ""
+        raise ValueError(f"rowbroadcast.{name}: {rule}, got {int(value[index])}{where}")
+
+
+def rowbroadcast(n1d: ArrayLike, in_len: ArrayLike, out_len: ArrayLike, kernel: ArrayLike,
+                 stride: ArrayLike, rows: ArrayLike, cols: ArrayLike) -> dict[str, np.ndarray]:
+    """Cycles and SRAM accesses of 1-D depthwise convs on the FuSe row-broadcast array.
+
+    All arguments are broadcastable integer arrays (vectorized, no Python loop per layer):
+
+    - ``n1d``: independent 1-D convolutions in the layer (a 1xK conv: batch x channels x
+      output rows; a Kx1 conv: batch x channels x output columns),
+    - ``in_len``: padded input length along the conv axis (elements),
+    - ``out_len``: outputs per 1-D conv; must equal ``(in_len - kernel) // stride + 1``,
+    - ``kernel``: taps K, ``stride``: s, ``rows`` x ``cols``: the array (PEs).
+
+    With row folds ``RF = ceil(n1d / rows)`` and column folds ``CF = ceil(out_len / cols)``,
+    a column fold using ``cu`` columns costs ``(cu - 1) * s + K`` cycles, whatever the
+    number of rows used; the columns used sum to ``out_len`` over a row fold, so::
+
+        per_row_fold  = CF * K + s * (out_len - CF)        (cycles)
+        cycles        = RF * per_row_fold - 1
+        ifmap_reads   = n1d * per_row_fold                 (words streamed into used rows)
+        filter_reads  = n1d * CF * K                       (each used row reads its K taps
+                                                            per fold; rows do not share)
+        ofmap_writes  = n1d * out_len                      (each output written once)
+
+    Returns:
+        ``{"cycles", "ifmap_reads", "filter_reads", "ofmap_writes"}``: int64 arrays of the
+        broadcast shape; cycles follow SCALE-Sim's convention (index of the last cycle),
+        accesses are counted in words.
+
+    Raises:
+        ValueError: naming the argument, for non-integer or non-positive values, shapes that
+            do not broadcast, ``kernel > in_len`` or an ``out_len`` that is not the conv's.
+    """
+    args = _as_int_arrays(dict(zip(_ARGUMENTS, (n1d, in_len, out_len, kernel, stride, rows, cols))))
+    for name in ("n1d", "kernel", "stride", "rows", "cols"):
+        _require(args[name] >= 1, name, "must be >= 1", args[name])
+    n1d, in_len, out_len = args["n1d"], args["in_len"], args["out_len"]
+    kernel, stride, rows, cols = args["kernel"], args["stride"], args["rows"], args["cols"]
+    _require(in_len >= kernel, "in_len", "must be >= kernel", in_len)
+    _require(out_len == (in_len - kernel) // stride + 1, "out_len",
+             "must equal (in_len - kernel) // stride + 1", out_len)
+
+    row_folds = -(-n1d // rows)
+    col_folds = -(-out_len // cols)
+    per_row_fold = col_folds * kernel + stride * (out_len - col_folds)
+    counts = {
+        "cycles": row_folds * per_row_fold - 1,
+        "ifmap_reads": n1d * per_row_fold,
+        "filter_reads": n1d * col_folds * kernel,
+        "ofmap_writes": n1d * out_len,
+    }
+    return {name: np.asarray(count, dtype=np.int64) for name, count in counts.items()}
