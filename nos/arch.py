@@ -225,9 +225,6 @@ def _conv(block, role, cin, cout, kh, kw, stride, groups, h, w, act="", bn=True,
     pad_h, pad_w = kh // 2, kw // 2
     out_h = (h + 2 * pad_h - kh) // stride + 1
     out_w = (w + 2 * pad_w - kw) // stride + 1
-    if out_h < 1 or out_w < 1:
-        where = "stem" if block < 0 else f"blocks[{block}]"
-        raise ArchError(f"input_size: too small, the {where} {role} conv gets a {h}x{w} input")
     return Layer(block, role, "conv", cin, cout, kh, kw, stride, pad_h, pad_w, groups, h, w, out_h, out_w,
                  bias, bn, act, called)
 
