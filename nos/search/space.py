@@ -125,5 +125,3 @@ def arch_key(arch: Arch) -> str:
     body = arch.to_dict()
     body.pop("name")
     return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-SpaceFactory = Callable[..., BackboneSpace]
