@@ -1,0 +1,1 @@
+"""Reports of a search: files a user opens without nos (JSON, CSV) and TensorBoard events."""

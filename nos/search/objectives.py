@@ -1,0 +1,98 @@
+"""Objectives of a search: simulated latency (minimize) and proxy accuracy (maximize),
+with budgets as constraints. Latency is computed first; an infeasible candidate never
+pays for the proxy."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from nos import proxies, sim
+from nos.arch import Arch
+
+SKIPPED = float("-inf")  # the proxy value recorded for an infeasible candidate
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Optional upper bounds; ``None`` switches a constraint off.
+
+    Attributes:
+        latency_ms: simulated latency at the configured clock, milliseconds.
+        params: parameter count.
+        macs: conv + linear multiply-accumulates per image.
+    """
+
+    latency_ms: float | None = None
+    params: int | None = None
+    macs: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("latency_ms", "params", "macs"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ValueError(f"constraints.{name}: expected a positive number or null, got {value!r}")
+
+    def violations(self, latency_ms: float, params: int, macs: int) -> dict[str, float]:
+        """Constraint values in Optuna's convention (<= 0 satisfied), relative to the budget."""
+        measured = {"latency_ms": latency_ms, "params": params, "macs": macs}
+        return {name: measured[name] / bound - 1.0 for name, bound in vars(self).items() if bound is not None}
+
+
+@dataclass
+class Evaluation:
+    """What a search records for one architecture."""
+
+    proxy: float
+    latency_cycles: int
+    latency_ms: float
+    params: int
+    macs: int
+    constraints: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.constraints.values())
+
+    def as_attrs(self) -> dict[str, Any]:
+        return {"proxy": self.proxy, "latency_cycles": self.latency_cycles, "latency_ms": self.latency_ms,
+                "params": self.params, "macs": self.macs, "constraints": self.constraints}
+
+
+class Evaluator:
+    """Evaluates architectures on one hardware with one proxy.
+
+    Args:
+        hardware: the systolic array (latency at ``arch.input_size``, the deployment size).
+        proxy: a name from :data:`nos.proxies.NAMES`.
+        data: data set name for the proxy.
+        seed: proxy seed; the recorded score equals ``nos.proxies.score(arch, proxy, data=data, seed=seed)``.
+        budgets: constraints.
+    """
+
+    def __init__(self, hardware: sim.Hardware, proxy: str, data: str = "digits", seed: int = 0,
+                 budgets: Budgets = Budgets()):
+        if proxy not in proxies.NAMES:
+            raise ValueError(f"proxy.name: unknown proxy {proxy!r} (allowed: {', '.join(proxies.NAMES)})")
+        self.hardware, self.proxy, self.data, self.seed, self.budgets = hardware, proxy, data, seed, budgets
+
+    def latency(self, arch: Arch) -> tuple[int, float]:
+        """(cycles, milliseconds) of one inference on the hardware."""
+        result = sim.simulate(arch, self.hardware)
+        return int(result.total_cycles), float(result.latency_ms)
+
+    def __call__(self, arch: Arch) -> Evaluation:
+        cycles, ms = self.latency(arch)
+        params, macs = arch.params(), arch.macs()
+        result = Evaluation(SKIPPED, cycles, ms, params, macs, self.budgets.violations(ms, params, macs))
+        if result.feasible:
+            result.proxy = float(proxies.score(arch, self.proxy, data=self.data, seed=self.seed))
+        return result
+
+
+def mnas_reward(accuracy: float, latency: float, target: float, w: float = -0.07) -> float:
+    """MnasNet's scalarised objective ``accuracy * (latency / target) ** w`` (w < 0: soft
+    latency penalty; MnasNet uses w = -0.07)."""
+    if latency <= 0 or target <= 0:
+        raise ValueError(f"latency and target must be positive, got latency={latency}, target={target}")
+    return accuracy * math.pow(latency / target, w)

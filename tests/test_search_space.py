@@ -1,0 +1,87 @@
+"""Search spaces: size, sampling, enumeration, genome -> Arch, registry errors."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nos
+from nos.search.space import arch_key, genome_hash
+from search_spaces import get_space, names
+
+
+def test_registered_spaces():
+    assert {"mobilenet_v2", "mobilenet_v3_large", "mnasnet_b1"} <= set(names())
+    with pytest.raises(ValueError, match=r"space: unknown search space 'resnet' \(allowed: .*mobilenet_v2"):
+        get_space("resnet")
+
+
+def test_mobilenet_v2_space_size_and_choices():
+    space = get_space("mobilenet_v2")
+    assert len(space.choices) == 17 and space.size == 4 ** 17
+    wide = get_space("mobilenet_v2", kernels=(3, 5, 7), expansions=(3, 6))
+    # 17 op choices, 17 kernel choices, 16 expansion choices (block 0 has no expansion conv)
+    assert wide.size == 4 ** 17 * 3 ** 17 * 2 ** 16
+    assert get_space("mnasnet_b1").size == 4 ** 17 and get_space("mobilenet_v3_large").size == 4 ** 15
+
+
+def test_sampling_is_seeded_and_genomes_map_to_valid_archs():
+    space = get_space("mobilenet_v2", kernels=(3, 5, 7), expansions=(3, 6))
+    a = [space.sample(np.random.default_rng(7)) for _ in range(2)]
+    assert a[0] == a[1]
+    ops = set()
+    for seed in range(30):
+        genome = space.sample(np.random.default_rng(seed))
+        arch = space.to_arch(genome)
+        assert nos.Arch.from_json(arch.to_json()) == arch
+        ops |= {b.op for b in arch.blocks}
+        for i, b in enumerate(arch.blocks):
+            assert b.op == genome[f"b{i}.op"] and b.kernel == genome[f"b{i}.kernel"]
+            if b.expand:
+                assert b.exp == round(arch.in_channels_of(i) * genome[f"b{i}.expansion"])
+    assert ops == set(nos.arch.OPERATORS)
+
+
+def test_all_dw_genome_is_the_baseline_and_all_half_matches_the_paper_variant():
+    space = get_space("mobilenet_v2")
+    base = space.to_arch({c.name: "dw" for c in space.choices})
+    assert base.blocks == nos.zoo.get("mobilenet_v2").blocks
+    half = space.to_arch({c.name: "fuse_half" for c in space.choices})
+    ref = nos.zoo.get("mobilenet_v2", "fuse_half")
+    # the zoo variant carries the authors' unused expansion conv in block 0 (1,088 params, no MACs)
+    assert half.macs() == ref.macs() and ref.params() - half.params() == 1088
+
+
+def test_enumerate_small_subspace_and_refuse_large_ones():
+    space = get_space("mobilenet_v2")
+    fixed = {f"b{i}.op": "dw" for i in range(15)}
+    genomes = list(space.enumerate(fixed))
+    assert len(genomes) == 16 and len({genome_hash(g) for g in genomes}) == 16
+    with pytest.raises(ValueError, match="more than limit"):
+        next(space.enumerate({}, limit=1000))
+    with pytest.raises(ValueError, match="unknown choices"):
+        next(space.enumerate({"b99.op": "dw"}))
+
+
+def test_hash_keys_are_stable_and_order_independent():
+    g = {"b1.op": "dw", "b0.op": "full"}
+    assert genome_hash(g) == genome_hash(dict(reversed(list(g.items()))))
+    assert len(genome_hash(g)) == 12 and int(genome_hash(g), 16) >= 0
+    other_process = subprocess.run(
+        [sys.executable, "-c", "from nos.search.space import genome_hash; print(genome_hash({'b0.op': 'full', 'b1.op': 'dw'}))"],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
+    assert other_process.stdout.strip() == genome_hash(g)
+    arch = nos.zoo.get("mobilenet_v2")
+    renamed = nos.Arch.from_json(arch.to_json().replace("mobilenet_v2/baseline", "other"))
+    assert arch_key(arch) == arch_key(renamed)
+    assert arch_key(arch) != arch_key(nos.zoo.get("mobilenet_v2", "fuse_half"))
+
+
+def test_bad_space_options():
+    with pytest.raises(ValueError, match="space.ops"):
+        get_space("mobilenet_v2", ops=("dw", "conv"))
+    with pytest.raises(ValueError, match="kernel"):
+        get_space("mobilenet_v2", kernels=(3, 4))
+    with pytest.raises(ValueError, match="missing choices"):
+        get_space("mobilenet_v2").to_arch({"b0.op": "dw"})
