@@ -157,6 +157,7 @@ def test_os_partial_fold_is_scheduled_over_the_whole_array():
     (lambda: step_os_conv(np.ones((1, 2, 3, 3)), np.ones((1, 2, 5, 5)), 1, 0, 2, 2), "stepped.w"),
     (lambda: step_os_conv(np.ones((1, 2, 3, 3)), np.ones((1, 2, 1, 1)), 0, 0, 2, 2), "stepped.stride"),
     (lambda: step_os_conv(np.ones((1, 2, 3, 3)), np.ones((1, 2, 1, 1)), 1, -1, 2, 2), "stepped.padding"),
+    (lambda: step_os_conv(np.ones((1, 2, 3, 3)), np.ones((1, 2, 1, 1)), 1, (1, 1, 1), 2, 2), "stepped.padding"),
     (lambda: step_os_conv(np.ones((1, 2, 3, 3)), np.ones((1, 2, 1, 1)), 1, 0, 0, 2), "stepped.rows"),
     (lambda: step_fuse_conv(np.ones((1, 2, 3, 3)), np.ones((2, 1, 3, 3)), 1, 1, 2, 2), "stepped.w"),
     (lambda: step_fuse_conv(np.ones((1, 2, 3, 3)), np.ones((2, 2, 1, 3)), 1, 1, 2, 2), "stepped.w"),

@@ -86,9 +86,10 @@ def _padded(x: np.ndarray, padding: int | tuple[int, int]) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 4:
         raise ValueError(f"stepped.x: must be (N, C, H, W), got shape {x.shape}")
-    pad_h, pad_w = (padding, padding) if isinstance(padding, (int, np.integer)) else padding
-    if isinstance(pad_h, bool) or isinstance(pad_w, bool) or min(pad_h, pad_w) < 0:
-        raise ValueError(f"stepped.padding: must be int(s) >= 0, got {padding!r}")
+    pads = (padding, padding) if isinstance(padding, (int, np.integer)) else tuple(padding)
+    if len(pads) != 2 or any(isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0 for p in pads):
+        raise ValueError(f"stepped.padding: must be an int >= 0 or a pair (pad_h, pad_w) of them, got {padding!r}")
+    pad_h, pad_w = pads
     return np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
 
 
