@@ -16,8 +16,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+# The main job: a Neural Operator Search on the embedded default (conf/search.yaml).
 run: install
-	$(VENV)/bin/nos-zoo
+	$(VENV)/bin/nos-search
 
 test: install
 	$(PY) -m pytest
