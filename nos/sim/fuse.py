@@ -38,12 +38,14 @@ def _as_int_arrays(values: dict[str, ArrayLike]) -> dict[str, np.ndarray]:
     return dict(zip(arrays, shaped))
 
 
-def _require(condition: np.ndarray, name: str, rule: str, value: np.ndarray) -> None:
+def _require(condition: np.ndarray, name: str, rule: str, value: np.ndarray,
+             expected: np.ndarray | None = None) -> None:
     """Raise a ValueError naming ``name`` and its first offending value unless ``condition`` holds."""
     if not np.all(condition):
         index = np.unravel_index(np.argmin(condition), condition.shape)
+        wanted = f" = {int(expected[index])}" if expected is not None else ""
         where = f" at index {tuple(int(i) for i in index)}" if condition.ndim else ""
-        raise ValueError(f"rowbroadcast.{name}: {rule}, got {int(value[index])}{where}")
+        raise ValueError(f"rowbroadcast.{name}: {rule}{wanted}, got {int(value[index])}{where}")
 
 
 def rowbroadcast(n1d: ArrayLike, in_len: ArrayLike, out_len: ArrayLike, kernel: ArrayLike,
@@ -84,8 +86,8 @@ def rowbroadcast(n1d: ArrayLike, in_len: ArrayLike, out_len: ArrayLike, kernel: 
     n1d, in_len, out_len = args["n1d"], args["in_len"], args["out_len"]
     kernel, stride, rows, cols = args["kernel"], args["stride"], args["rows"], args["cols"]
     _require(in_len >= kernel, "in_len", "must be >= kernel", in_len)
-    _require(out_len == (in_len - kernel) // stride + 1, "out_len",
-             "must equal (in_len - kernel) // stride + 1", out_len)
+    conv_out_len = (in_len - kernel) // stride + 1
+    _require(out_len == conv_out_len, "out_len", "must equal (in_len - kernel) // stride + 1", out_len, conv_out_len)
 
     row_folds = -(-n1d // rows)
     col_folds = -(-out_len // cols)
