@@ -1,0 +1,130 @@
+"""``export``: the chosen trials of a search, each to its own folder, plus ``index.csv``.
+
+All or nothing: the trials are chosen and checked before anything is written, every folder
+is built in a hidden staging directory inside ``out_dir`` and renamed into place only when
+all of them succeeded, and the index is rewritten atomically (temp file + ``os.replace``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import tempfile
+import uuid
+import warnings
+from pathlib import Path
+
+from nos.export.folder import commit, read_record, stage_export
+from nos.export import runs
+from nos.export.runs import ExportError, SearchRun, read_run, read_study
+
+INDEX = "index.csv"
+INDEX_COLUMNS = ("folder", "name", "study_name", "trial", "proxy", "latency_cycles", "latency_ms",
+                 "params", "macs", "feasible", "pareto", "weights", "files")
+
+
+def folder_name(study_name: str, trial: int) -> str:
+    """``<study>-trial<N>``, with characters other than letters, digits, ``._-`` as ``_``."""
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', study_name).lstrip('.') or 'study'}-trial{trial}"
+
+
+def _open_run(run_dir: str | Path | None, storage: str | None, study_name: str | None) -> SearchRun:
+    if run_dir is not None:
+        if storage is not None or study_name is not None:
+            raise ExportError("run_dir, storage: give a run directory or a storage and study name, not both")
+        return read_run(run_dir)
+    if storage is None or study_name is None:
+        raise ExportError("run_dir: missing; give a run directory, or both storage and study_name")
+    return read_study(storage, study_name)
+
+
+def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *, storage: str | None = None,
+           study_name: str | None = None, select: str = "pareto", trials: int | list[int] | None = None,
+           min_proxy: float | None = None, max_latency_ms: float | None = None,
+           max_latency_cycles: int | None = None, checkpoint: str | Path | None = None,
+           onnx: bool | None = None, seed: int = 0) -> list[Path]:
+    """Export trials of a search run to ``out_dir/<study>-trial<N>/`` and update ``out_dir/index.csv``.
+
+    Args:
+        run_dir: a ``nos-search`` run directory; or give ``storage`` (an Optuna storage URL
+            or ``journal:<path>``) and ``study_name`` instead.
+        out_dir: the folder that holds the exports and the index.
+        select: ``pareto`` (default, the whole Pareto set), ``trial`` (``trials``: one
+            number or a list), ``fastest_above`` (``min_proxy``) or ``best_under``
+            (``max_latency_ms`` or ``max_latency_cycles``); see :func:`nos.export.runs.select`.
+        checkpoint: a state dict to export instead of fresh weights (one trial only).
+        onnx: write ``model.onnx``: None when onnx/onnxscript are installed, True always,
+            False never.
+        seed: seed of the fresh weights.
+
+    Returns the exported folders. Raises :class:`ExportError` (a ``ValueError``) for bad
+    input, with nothing written.
+    """
+    run = _open_run(run_dir, storage, study_name)
+    chosen = runs.select(run, select, trials=trials, min_proxy=min_proxy, max_latency_ms=max_latency_ms,
+                    max_latency_cycles=max_latency_cycles)
+    if checkpoint is not None and len(chosen) != 1:
+        raise ExportError(f"checkpoint: fits one architecture, but the selection has {len(chosen)} trials "
+                          f"({', '.join(str(c.trial) for c in chosen)}); select one")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"out_dir: {out} exists and is not a directory")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        staged = [stage_export(staging, folder_name(run.study_name, c.trial), c.arch, run=run, candidate=c,
+                               checkpoint=checkpoint, onnx=onnx, seed=seed) for c in chosen]
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finals = [out / folder.name for folder in staged]
+    for folder, final in zip(staged, finals):
+        commit(folder, final)
+    shutil.rmtree(staging)
+    write_index(out)
+    return finals
+
+
+def index_rows(out_dir: str | Path) -> list[dict[str, object]]:
+    """One row (:data:`INDEX_COLUMNS`) per export folder in ``out_dir``, by folder name."""
+    rows = []
+    for arch_json in sorted(Path(out_dir).glob("[!.]*/arch.json")):
+        try:
+            record = read_record(arch_json)
+        except ExportError as err:
+            warnings.warn(f"index: skipping {arch_json.parent}: {err}", stacklevel=2)
+            continue
+        search = record.get("search") or {}
+        latency = record.get("latency") or {}
+        rows.append({
+            "folder": arch_json.parent.name, "name": record.get("name"),
+            "study_name": search.get("study_name"), "trial": search.get("trial"),
+            "proxy": (record.get("proxy") or {}).get("score"),
+            "latency_cycles": latency.get("cycles"), "latency_ms": latency.get("ms"),
+            "params": record.get("params"), "macs": record.get("macs"),
+            "feasible": search.get("feasible"), "pareto": search.get("pareto"),
+            "weights": (record.get("weights") or {}).get("init"), "files": " ".join(record.get("files", ())),
+        })
+    return rows
+
+
+def write_index(out_dir: str | Path) -> Path:
+    """Rewrite ``out_dir/index.csv`` from the export folders there, atomically."""
+    out = Path(out_dir)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, INDEX_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(index_rows(out))
+    tmp = out / f".{INDEX}.{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.write_text(text.getvalue())
+        os.replace(tmp, out / INDEX)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out / INDEX

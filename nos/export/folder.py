@@ -1,0 +1,286 @@
+"""One export folder: an architecture in every form a user can take elsewhere.
+
+``write_export`` writes, for one architecture:
+
+* ``arch.json``: the spec plus what the search measured (schema :data:`SCHEMA`);
+* ``model.py``: standalone PyTorch source (:mod:`nos.export.source`);
+* ``model.pt2``: the network as a ``torch.export`` program (eval mode, input
+  1 x C x H x W at the arch's input size);
+* ``model.onnx``: the same through torch's ONNX exporter, when onnx and onnxscript are
+  installed;
+* ``weights.pt``: the state dict, when a checkpoint was given (otherwise the weights are
+  freshly initialised from a seed and live only in the ``.pt2``/``.onnx`` files);
+* ``README.md``: the numbers and how to load each file.
+
+Before anything is written for good, ``model.py`` is imported, loaded with the network's
+state dict (strict) and checked to give the network's output. The folder appears in one
+``rename``: it is built in a hidden sibling directory first.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nos.arch import SCHEMA as ARCH_SCHEMA
+from nos.arch import Arch, ArchError
+from nos.build import build
+from nos.export.runs import Candidate, ExportError, SearchRun
+from nos.export.source import model_source
+
+SCHEMA = "nos.export/1"
+WEIGHTS = "weights.pt"
+MODEL_TOLERANCE = 1e-5  # max abs difference allowed between model.py and nos.build outputs
+
+
+def onnx_available() -> bool:
+    """Whether torch's ONNX exporter can run here (needs the onnx and onnxscript packages)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxscript"))
+
+
+def _network(arch: Arch, checkpoint: str | Path | None, seed: int) -> nn.Module:
+    """``nos.build(arch)`` in eval mode, seeded, with the checkpoint's weights if one is given."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = build(arch)
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ExportError(f"checkpoint: {path} does not exist") from None
+        except Exception as err:  # torch.load raises many types for a bad file
+            raise ExportError(f"checkpoint: cannot read {path} as a state dict: {err}") from None
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise ExportError(f"checkpoint: {path} holds a {type(state).__name__}, expected a state dict")
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            raise ExportError(f"checkpoint: {path} does not fit {arch.name}: {err}") from None
+    return net.eval()
+
+
+def _import_file(path: Path) -> Any:
+    """Import a Python file as a fresh module (never cached in ``sys.modules``)."""
+    name = f"_nos_export_model_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module
+
+
+def _check_model_py(path: Path, net: nn.Module, example: torch.Tensor) -> None:
+    """Raise unless ``model.py``'s network takes ``net``'s state dict and gives its output."""
+    standalone = _import_file(path).build(num_classes=net.classifier.out_features).eval()
+    standalone.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        diff = (standalone(example) - net(example)).abs().max().item()
+    if not diff <= MODEL_TOLERANCE:
+        raise RuntimeError(f"model.py gives outputs {diff:.3g} away from nos.build (tolerance {MODEL_TOLERANCE})")
+
+
+def _record(arch: Arch, run: SearchRun | None, candidate: Candidate | None, weights: dict[str, Any],
+            files: list[str]) -> dict[str, Any]:
+    """The content of ``arch.json``."""
+    settings = run.settings if run is not None else {}
+    proxy = None
+    if candidate is not None:
+        score = candidate.proxy if math.isfinite(candidate.proxy) else None
+        proxy = {**(settings.get("proxy") or {}), "score": score}
+    search = None
+    if run is not None and candidate is not None:
+        search = {"source": run.source, "study_name": run.study_name, "storage": run.storage,
+                  "trial": candidate.trial, "space": settings.get("space"), "seed": settings.get("seed"),
+                  "feasible": candidate.feasible, "pareto": candidate.pareto, "constraints": candidate.constraints}
+    return {
+        "schema": SCHEMA,
+        "name": arch.name,
+        "arch": arch.to_dict(),
+        "search": search,
+        "hardware": settings.get("hardware"),
+        "latency": None if candidate is None else {"cycles": candidate.latency_cycles, "ms": candidate.latency_ms},
+        "proxy": proxy,
+        "params": arch.params(),
+        "macs": arch.macs(),
+        "input_size": arch.input_size,
+        "weights": weights,
+        "files": files,
+        "torch_version": torch.__version__,
+    }
+
+
+def _readme(record: dict[str, Any], arch: Arch) -> str:
+    size = f"{arch.in_channels}x{arch.input_size}x{arch.input_size}"
+    rows = [("parameters", f"{record['params']:,}"),
+            (f"MACs (conv + linear, one {size} image)", f"{record['macs']:,}")]
+    if record["latency"]:
+        hardware = ", ".join(f"{k}={v}" for k, v in (record["hardware"] or {}).items())
+        rows.insert(0, ("simulated latency", f"{record['latency']['cycles']:,} cycles = "
+                                             f"{record['latency']['ms']:.4g} ms ({hardware})"))
+    if record["proxy"]:
+        proxy = record["proxy"]
+        label = " ".join(str(proxy[k]) for k in ("name", "data") if proxy.get(k))
+        score = "not computed" if proxy["score"] is None else f"{proxy['score']:.6g}"
+        rows.append((f"proxy score ({label})" if label else "proxy score", score))
+    search = record["search"]
+    if search:
+        rows.append(("feasible / Pareto member", f"{search['feasible']} / {search['pareto']}"))
+    weights = record["weights"]
+    rows.append(("weights", f"from checkpoint `{weights['checkpoint']}`" if "checkpoint" in weights
+                 else f"freshly initialised (seed {weights['seed']})"))
+    origin = (f"trial {search['trial']} of study `{search['study_name']}` (search space "
+              f"`{search['space']}`, run `{search['source']}`)" if search else "an architecture")
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    weights_arg = f'weights="{WEIGHTS}"' if WEIGHTS in record["files"] else ""
+    files = [
+        f"- `arch.json`: the spec and these numbers. `nos.load(\"<this folder>\")` rebuilds the "
+        f"network with nos; `nos.Arch.from_dict(json.load(f)[\"arch\"])` gives the spec.",
+        f"- `model.py`: plain PyTorch, no nos needed: `from model import build; net = build({weights_arg})`. "
+        f"`build(num_classes=N)` changes the classifier.",
+        f"- `model.pt2`: `torch.export.load(\"model.pt2\").module()`; eval mode, input batch 1 "
+        f"x {size} (fixed shape).",
+    ]
+    if "model.onnx" in record["files"]:
+        files.append(f"- `model.onnx`: `onnxruntime.InferenceSession(\"model.onnx\")`; input `x`, "
+                     f"float32 1 x {size}.")
+    if weights_arg:
+        files.append(f"- `{WEIGHTS}`: the state dict; `torch.load(\"{WEIGHTS}\", weights_only=True)`.")
+    return (f"# {arch.name}\n\nExported by nos from {origin}.\n\n| | |\n|---|---|\n{table}\n\n"
+            "## Files\n\n" + "\n".join(files) + "\n\n## Architecture (nos compact text form)\n\n```\n"
+            + arch.to_text() + "```\n")
+
+
+def _write_into(folder: Path, arch: Arch, run: SearchRun | None, candidate: Candidate | None,
+                checkpoint: str | Path | None, onnx: bool, seed: int) -> None:
+    """Write every file of the export of ``arch`` into the existing empty ``folder``."""
+    net = _network(arch, checkpoint, seed)
+    example = torch.randn(1, arch.in_channels, arch.input_size, arch.input_size,
+                          generator=torch.Generator().manual_seed(seed))
+    title = f"{arch.name}: trial {candidate.trial} of study {run.study_name}" if candidate and run else arch.name
+    (folder / "model.py").write_text(model_source(arch, title))
+    _check_model_py(folder / "model.py", net, example)
+    files = ["arch.json", "README.md", "model.py", "model.pt2"]
+    if checkpoint is not None:
+        torch.save(net.state_dict(), folder / WEIGHTS)
+        files.append(WEIGHTS)
+        weights = {"init": "checkpoint", "checkpoint": str(checkpoint), "file": WEIGHTS}
+    else:
+        weights = {"init": "fresh", "seed": seed}
+    program = torch.export.export(net, (example,))
+    torch.export.save(program, folder / "model.pt2")
+    if onnx:
+        torch.onnx.export(program, (example,), folder / "model.onnx", dynamo=True, external_data=False,
+                          input_names=["x"], output_names=["logits"], verbose=False)
+        files.append("model.onnx")
+    record = _record(arch, run, candidate, weights, files)
+    (folder / "README.md").write_text(_readme(record, arch))
+    (folder / "arch.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+def stage_export(staging: Path, name: str, arch: Arch, *, run: SearchRun | None = None,
+                 candidate: Candidate | None = None, checkpoint: str | Path | None = None,
+                 onnx: bool | None = None, seed: int = 0) -> Path:
+    """Write the export of ``arch`` to ``staging/name`` (which must not exist) and return it.
+
+    Args:
+        run, candidate: the search run and trial ``arch`` comes from, for the recorded
+            latency (cycles, ms), proxy score, hardware and search settings.
+        checkpoint: a state-dict file (or a dict with a ``state_dict`` entry) to export
+            instead of fresh weights; it must fit ``nos.build(arch)`` exactly.
+        onnx: write ``model.onnx``: None when onnx and onnxscript are installed, True
+            always (error when they are not), False never.
+        seed: seed of the fresh initialisation and of the example input.
+    """
+    if onnx is None:
+        onnx = onnx_available()
+    elif onnx and not onnx_available():
+        raise ExportError("onnx: true needs the onnx and onnxscript packages (pip install 'nos[onnx]')")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ExportError(f"seed: expected an integer, got {seed!r}")
+    folder = staging / name
+    folder.mkdir()
+    _write_into(folder, arch, run, candidate, checkpoint, onnx, seed)
+    return folder
+
+
+def commit(staged: Path, final: Path) -> None:
+    """Move the staged folder to ``final``, replacing an older export there in one rename."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex[:8]}")
+        final.rename(old)
+        staged.rename(final)
+        shutil.rmtree(old)
+    else:
+        staged.rename(final)
+
+
+def write_export(folder: str | Path, arch: Arch, **options: Any) -> Path:
+    """Export ``arch`` to ``folder`` (replacing an older export there); all or nothing.
+
+    ``options`` are those of :func:`stage_export`. Returns the folder.
+    """
+    final = Path(folder)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=final.parent))
+    try:
+        commit(stage_export(staging, final.name, arch, **options), final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The ``arch.json`` record of an export folder (or of the ``arch.json`` file itself).
+
+    A plain architecture JSON (``Arch.to_json()``) is returned as a record with only
+    ``schema``, ``name`` and ``arch``.
+    """
+    path = Path(path)
+    file = path / "arch.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ExportError(f"path: {file} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ExportError(f"path: cannot read {file} as JSON: {err}") from None
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema == ARCH_SCHEMA:
+        return {"schema": ARCH_SCHEMA, "name": data.get("name"), "arch": data}
+    if schema != SCHEMA:
+        raise ExportError(f"path: {file} has schema {schema!r} (supported: {SCHEMA}, {ARCH_SCHEMA})")
+    return data
+
+
+def load(path: str | Path) -> nn.Module:
+    """The network of an export folder, its ``arch.json`` or a plain arch JSON file.
+
+    Returns ``nos.build(arch)``; the exported ``weights.pt`` is loaded when the export has
+    one, otherwise the weights are freshly initialised.
+    """
+    path = Path(path)
+    record = read_record(path)
+    try:
+        arch = Arch.from_dict(record["arch"])
+    except ArchError as err:
+        raise ExportError(f"path: bad arch in {path}: {err}") from None
+    net = build(arch)
+    weights = (record.get("weights") or {}).get("file")
+    if weights:
+        folder = path if path.is_dir() else path.parent
+        net.load_state_dict(torch.load(folder / weights, map_location="cpu", weights_only=True))
+    return net
