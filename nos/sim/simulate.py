@@ -1,0 +1,286 @@
+"""``simulate``: cycles, utilization, SRAM/DRAM traffic and latency of networks on arrays.
+
+One vectorized pass over every layer of every network and every hardware config: layer
+columns are shaped (1, layers), hardware fields (configs, 1), results (configs, layers).
+Results are computed when first read, so a search that reads only ``total_cycles`` pays
+only for the cycle model.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Sequence
+
+import numpy as np
+from torch import nn
+
+from nos.arch import Arch
+from nos.sim.fuse import rowbroadcast
+from nos.sim.gemm import Refetch, SramAccesses, refetch, scalesim_cycles, scalesim_sram
+from nos.sim.hardware import DATAFLOWS, Hardware
+from nos.sim.layers import KIND, KINDS, LayerTable
+from nos.sim.memory import DramTraffic, dram_traffic, memory_cycles
+from nos.sim.paper import paper_cycles
+
+MODELS = ("scalesim", "paper", "paper_era")
+"""Cycle models: ``scalesim`` (SCALE-Sim v3 GEMM dataflows + FuSe row broadcast from
+:mod:`nos.sim.fuse`), ``paper`` (the authors' released formulas, floor output sizes) and
+``paper_era`` (the formulas that produced the published table, see :mod:`nos.sim.paper`)."""
+
+
+class _HardwareColumns:
+    """Hardware fields as (configs, 1) arrays."""
+
+    def __init__(self, configs: Sequence[Hardware]):
+        def col(values, dtype=np.int64):
+            return np.array(values, dtype=dtype).reshape(-1, 1)
+
+        self.rows = col([h.rows for h in configs])
+        self.cols = col([h.cols for h in configs])
+        self.dataflow = col([DATAFLOWS.index(h.dataflow) for h in configs])
+        self.fuse = col([h.fuse for h in configs], bool)
+        self.batch = col([h.batch for h in configs])
+        self.clock_mhz = col([h.clock_mhz for h in configs], np.float64)
+        self.bandwidth = col([h.dram_words_per_cycle for h in configs], np.float64)
+        self.sram_words = tuple(col(words) for words in zip(*(h.sram_words() for h in configs)))
+
+
+class SimResult:
+    """What :func:`simulate` returns.
+
+    Per-layer arrays are in table order, shaped (layers,) for one hardware config or
+    (configs, layers) for a list. Totals are an int for one network on one config, shaped
+    (networks,) for a list of networks, (configs,) for a list of configs, or
+    (configs, networks) for both. Cycles are compute cycles unless named otherwise.
+
+    Attributes:
+        table: the simulated :class:`LayerTable` (all networks concatenated).
+        hardware: the hardware configs, a tuple.
+        model: the cycle model, one of :data:`MODELS`.
+    """
+
+    def __init__(self, table: LayerTable, hardware: Sequence[Hardware], model: str, one_config: bool,
+                 one_network: bool):
+        self.table = table
+        self.hardware = tuple(hardware)
+        self.model = model
+        self._hw = _HardwareColumns(self.hardware)
+        self._one_config = one_config
+        self._one_network = one_network
+
+    # ------------------------------------------------------------ shaping helpers
+    def _layers(self, values: np.ndarray) -> np.ndarray:
+        values = np.broadcast_to(values, (len(self.hardware), len(self.table)))
+        return values[0] if self._one_config else values
+
+    def _totals(self, values: np.ndarray) -> Any:
+        sums = np.add.reduceat(np.broadcast_to(values, (len(self.hardware), len(self.table))),
+                               self.table.offsets[:-1], axis=1)
+        if self._one_network:
+            sums = sums[:, 0]
+        if self._one_config:
+            sums = sums[0]
+        return sums.item() if np.ndim(sums) == 0 else sums
+
+    # ------------------------------------------------------------ models
+    @cached_property
+    def _gemm_shape(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P, K, M) of one group's GEMM; P shaped (configs, layers), K and M (layers,)."""
+        t = self.table
+        return t.batch * self._hw.batch * t.out_h * t.out_w, t.window, t.group_filters
+
+    @cached_property
+    def _fused(self) -> np.ndarray:
+        """Bool (configs, layers): the layer runs on the FuSe row-broadcast dataflow."""
+        return (self.table.line_kernel > 0) & self._hw.fuse
+
+    @cached_property
+    def _passes(self) -> Refetch:
+        hw = self._hw
+        return refetch(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow)
+
+    @cached_property
+    def _rowbroadcast(self) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+        """((config index, layer index) of the FuSe layers, their :func:`nos.sim.fuse.rowbroadcast` costs)."""
+        t, hw = self.table, self._hw
+        configs, layers = np.nonzero(self._fused)
+        costs = rowbroadcast(n1d=t.batch[layers] * hw.batch[configs, 0] * t.line_count[layers],
+                             in_len=t.line_in[layers], out_len=t.line_out[layers], kernel=t.line_kernel[layers],
+                             stride=t.stride[layers], rows=hw.rows[configs, 0], cols=hw.cols[configs, 0])
+        return (configs, layers), costs
+
+    def _with_rowbroadcast(self, gemm_values: np.ndarray, name: str) -> np.ndarray:
+        """Per-layer ``gemm_values`` of one group times the groups, FuSe layers replaced by
+        their row-broadcast ``name`` count; shaped (configs, layers)."""
+        values = self.table.groups * np.broadcast_to(gemm_values, self._fused.shape)
+        if self._fused.any():
+            where, costs = self._rowbroadcast
+            values[where] = costs[name]
+        return values
+
+    @cached_property
+    def _sram(self) -> SramAccesses:
+        hw = self._hw
+        gemm = scalesim_sram(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow)
+        return SramAccesses(*(self._with_rowbroadcast(v, name) for v, name in zip(gemm, SramAccesses._fields)))
+
+    @cached_property
+    def _compute_cycles(self) -> np.ndarray:
+        hw = self._hw
+        if self.model == "scalesim":
+            return self._with_rowbroadcast(scalesim_cycles(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow), "cycles")
+        cycles = paper_cycles(self.table, hw.batch, hw.rows, hw.cols, hw.fuse, self.model == "paper_era")
+        return np.ceil(cycles).astype(np.int64)
+
+    @cached_property
+    def _dram(self) -> DramTraffic:
+        return dram_traffic(self.table, self._hw.batch, self._passes, self._fused, self._hw.sram_words)
+
+    @cached_property
+    def _memory_cycles(self) -> np.ndarray:
+        return memory_cycles(self._dram, self._hw.bandwidth)
+
+    @cached_property
+    def _bound_cycles(self) -> np.ndarray:
+        return np.maximum(self._compute_cycles, self._memory_cycles)
+
+    @cached_property
+    def _macs(self) -> np.ndarray:
+        return self.table.macs * self._hw.batch
+
+    # ------------------------------------------------------------ public results
+    @property
+    def layer_cycles(self) -> np.ndarray:
+        """Compute cycles per layer (int64)."""
+        return self._layers(self._compute_cycles)
+
+    @property
+    def total_cycles(self) -> Any:
+        """Compute cycles of each network (sum over its layers)."""
+        return self._totals(self._compute_cycles)
+
+    @property
+    def layer_macs(self) -> np.ndarray:
+        """Multiply-accumulates per layer, hardware batch included."""
+        return self._layers(self._macs)
+
+    @property
+    def layer_utilization(self) -> np.ndarray:
+        """MACs / (compute cycles x rows x cols) per layer, in [0, 1]."""
+        area = self._hw.rows * self._hw.cols
+        return self._layers(self._macs / (np.maximum(self._compute_cycles, 1) * area))
+
+    @property
+    def utilization(self) -> Any:
+        """MACs / (compute cycles x rows x cols) of each network."""
+        area = (self._hw.rows * self._hw.cols)[:, 0]
+        macs, cycles = np.asarray(self._totals(self._macs)), np.asarray(self.total_cycles)
+        if not self._one_config:
+            area = area.reshape((-1,) + (1,) * (macs.ndim - 1))
+        else:
+            area = area[0]
+        value = macs / (cycles * area)
+        return value.item() if np.ndim(value) == 0 else value
+
+    @property
+    def sram_ifmap_reads(self) -> np.ndarray:
+        """SRAM ifmap reads per layer (words)."""
+        return self._layers(self._sram.ifmap_reads)
+
+    @property
+    def sram_filter_reads(self) -> np.ndarray:
+        """SRAM filter reads per layer (words)."""
+        return self._layers(self._sram.filter_reads)
+
+    @property
+    def sram_ofmap_writes(self) -> np.ndarray:
+        """SRAM ofmap writes per layer (words)."""
+        return self._layers(self._sram.ofmap_writes)
+
+    @property
+    def dram_ifmap_reads(self) -> np.ndarray:
+        """DRAM ifmap reads per layer (words, :mod:`nos.sim.memory` model)."""
+        return self._layers(self._dram.ifmap_reads)
+
+    @property
+    def dram_filter_reads(self) -> np.ndarray:
+        """DRAM filter reads per layer (words)."""
+        return self._layers(self._dram.filter_reads)
+
+    @property
+    def dram_ofmap_writes(self) -> np.ndarray:
+        """DRAM ofmap writes per layer (words)."""
+        return self._layers(self._dram.ofmap_writes)
+
+    @property
+    def total_dram_words(self) -> Any:
+        """DRAM words moved by each network."""
+        return self._totals(self._dram.total)
+
+    @property
+    def layer_memory_cycles(self) -> np.ndarray:
+        """Cycles each layer needs for its DRAM traffic at the configured bandwidth."""
+        return self._layers(self._memory_cycles)
+
+    @property
+    def memory_cycles(self) -> Any:
+        """Bandwidth-bound cycles of each network (sum of per-layer memory cycles)."""
+        return self._totals(self._memory_cycles)
+
+    @property
+    def bound_cycles(self) -> Any:
+        """Roofline cycles of each network: sum over layers of max(compute, memory)."""
+        return self._totals(self._bound_cycles)
+
+    @property
+    def latency_ms(self) -> Any:
+        """Roofline latency in milliseconds: :attr:`bound_cycles` at the configured clock."""
+        clock = self._hw.clock_mhz[:, 0] * 1e3
+        cycles = np.asarray(self.bound_cycles, dtype=np.float64)
+        if self._one_config:
+            return (cycles / clock[0]).item() if cycles.ndim == 0 else cycles / clock[0]
+        return cycles / clock.reshape((-1,) + (1,) * (cycles.ndim - 1))
+
+    def breakdown(self) -> dict[str, Any]:
+        """Compute cycles by layer kind (:data:`nos.sim.layers.KINDS`), kinds present only;
+        each value shaped like :attr:`total_cycles`."""
+        cycles = self._compute_cycles
+        out = {}
+        for code in np.unique(self.table.kind):
+            out[KINDS[code]] = self._totals(np.where(self.table.kind == code, cycles, 0))
+        return out
+
+
+def _as_table(x: Any, input_size: int | None) -> tuple[LayerTable, bool]:
+    if isinstance(x, LayerTable):
+        return x, x.num_networks == 1
+    if isinstance(x, Arch):
+        return LayerTable.from_arch(x, input_size), True
+    if isinstance(x, nn.Module):
+        return LayerTable.from_module(x, 224 if input_size is None else input_size), True
+    if isinstance(x, (list, tuple)) and x and all(isinstance(a, Arch) for a in x):
+        return LayerTable.from_arch(x, input_size), False
+    raise TypeError(f"x: expected an Arch, a list of Arch, an nn.Module or a LayerTable, got {type(x).__name__}")
+
+
+def simulate(x: Any, hardware: Hardware | Sequence[Hardware] = Hardware(), model: str = "scalesim",
+             input_size: int | None = None) -> SimResult:
+    """Simulate ``x`` on ``hardware`` in one vectorized pass.
+
+    Args:
+        x: an :class:`~nos.arch.Arch`, a list of Arch (one result row per arch), an
+            ``nn.Module`` (traced, see :meth:`LayerTable.from_module`) or a :class:`LayerTable`.
+        hardware: one :class:`Hardware` or a list of them (one result row per config).
+        model: cycle model, one of :data:`MODELS`.
+        input_size: image size for an Arch/module (default: the arch's own, 224 for a module).
+
+    Returns:
+        a :class:`SimResult`.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model: unknown model {model!r} (allowed: {', '.join(MODELS)})")
+    one_config = isinstance(hardware, Hardware)
+    configs = [hardware] if one_config else list(hardware)
+    if not configs or not all(isinstance(h, Hardware) for h in configs):
+        raise TypeError("hardware: expected a nos.sim.Hardware or a non-empty list of them")
+    table, one_network = _as_table(x, input_size)
+    return SimResult(table, configs, model, one_config, one_network)

@@ -1,0 +1,109 @@
+"""Tracing an ``nn.Module`` into LayerTable rows with torch.fx (used by ``LayerTable.from_module``)."""
+from __future__ import annotations
+
+import math
+import operator
+import networkx as nx
+import numpy as np
+import torch
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from nos.sim.layers import layer_rows
+
+# Layers that compute but are not modelled: every one found is named in the error.
+_UNSUPPORTED_FUNCTIONS = {
+    torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d,
+    torch.nn.functional.conv_transpose1d, torch.nn.functional.conv_transpose2d,
+    torch.nn.functional.conv_transpose3d, torch.nn.functional.linear, torch.nn.functional.bilinear,
+    torch.matmul, torch.mm, torch.bmm, torch.addmm, torch.einsum, operator.matmul,
+}
+_UNSUPPORTED_METHODS = {"matmul", "mm", "bmm", "addmm"}
+_FREE_WITH_WEIGHTS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.PReLU)
+
+
+def _conv_problem(conv: nn.Conv2d) -> str | None:
+    if conv.dilation != (1, 1):
+        return f"dilation {conv.dilation}"
+    if conv.stride[0] != conv.stride[1]:
+        return f"unequal strides {conv.stride}"
+    if conv.padding_mode != "zeros":
+        return f"padding_mode {conv.padding_mode!r}"
+    if isinstance(conv.padding, str) and conv.padding == "same" and any(k % 2 == 0 for k in conv.kernel_size):
+        return f"'same' padding with even kernel {conv.kernel_size}"
+    return None
+
+
+def _padding(conv: nn.Conv2d) -> tuple[int, int]:
+    if conv.padding == "valid":
+        return 0, 0
+    if conv.padding == "same":
+        return conv.kernel_size[0] // 2, conv.kernel_size[1] // 2
+    return conv.padding
+
+
+def trace_module(module: nn.Module, input_size: int, in_channels: int | None) -> tuple[np.ndarray, list[str], nx.DiGraph]:
+    """(rows, names, graph) of ``module`` on a 1 x C x ``input_size``^2 input; see
+    :meth:`nos.sim.LayerTable.from_module`."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+        raise ValueError(f"input_size: must be a positive integer, got {input_size!r}")
+    if in_channels is None:
+        in_channels = next((m.in_channels for m in module.modules() if isinstance(m, nn.Conv2d)), 3)
+    try:
+        graph_module = torch.fx.symbolic_trace(module)
+    except Exception as err:  # torch.fx raises many types for untraceable code
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"module: torch.fx cannot trace {type(module).__name__}: {first}") from None
+    was_training = module.training
+    graph_module.eval()
+    with torch.no_grad():
+        ShapeProp(graph_module).propagate(torch.zeros(1, in_channels, input_size, input_size))
+    graph_module.train(was_training)
+
+    modules = dict(graph_module.named_modules())
+    columns: dict[str, list[int]] = {k: [] for k in ("linear", "ih", "iw", "fh", "fw", "c", "m", "s", "g", "ph", "pw")}
+    names: list[str] = []
+    unsupported: list[str] = []
+    graph = nx.DiGraph()
+    for node in graph_module.graph.nodes:
+        meta = node.meta.get("tensor_meta")
+        shape = tuple(meta.shape) if hasattr(meta, "shape") else None
+        graph.add_node(node.name, op=node.op, target=str(node.target), shape=shape)
+        for src in node.all_input_nodes:
+            graph.add_edge(src.name, node.name)
+        if node.op == "call_module":
+            layer = modules[node.target]
+            in_shape = tuple(node.args[0].meta["tensor_meta"].shape)
+            if isinstance(layer, nn.Conv2d):
+                problem = _conv_problem(layer)
+                if problem:
+                    unsupported.append(f"{node.target} (Conv2d with {problem})")
+                    continue
+                ph, pw = _padding(layer)
+                values = (0, in_shape[2] + 2 * ph, in_shape[3] + 2 * pw, *layer.kernel_size, layer.in_channels,
+                          layer.out_channels, layer.stride[0], layer.groups, ph, pw)
+            elif isinstance(layer, nn.Linear):
+                positions = math.prod(in_shape[1:-1])
+                values = (1, 1, positions, 1, 1, layer.in_features, layer.out_features, 1, 1, 0, 0)
+            else:
+                if any(True for _ in layer.parameters(recurse=False)) and not isinstance(layer, _FREE_WITH_WEIGHTS):
+                    unsupported.append(f"{node.target} ({type(layer).__name__})")
+                continue
+            for key, value in zip(columns, values):
+                columns[key].append(int(value))
+            names.append(str(node.target))
+        elif (node.op == "call_function" and node.target in _UNSUPPORTED_FUNCTIONS) or (
+                node.op == "call_method" and node.target in _UNSUPPORTED_METHODS):
+            unsupported.append(f"{node.name} ({getattr(node.target, '__name__', node.target)})")
+    if unsupported:
+        raise ValueError("module: unsupported layers (the simulator models Conv2d and Linear only): "
+                         + ", ".join(unsupported))
+    if not names:
+        raise ValueError(f"module: {type(module).__name__} has no Conv2d or Linear layer to simulate")
+    c = columns
+    data = layer_rows(c["linear"], c["ih"], c["iw"], c["fh"], c["fw"], c["c"], c["m"], c["s"], c["g"],
+                      [1] * len(names), c["ph"], c["pw"])
+    return data, names, graph
+
