@@ -1,0 +1,95 @@
+"""Run the real SCALE-Sim v3 package on LayerTable rows (the reference the ``scalesim`` model
+is checked against). Optional dependency: ``pip install nos[reference]`` (numpy < 2.4).
+
+Slow by design (about 83 ms per one-channel layer): for tests and ``experiments/`` only.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+
+import numpy as np
+
+from nos.sim.hardware import Hardware
+from nos.sim.layers import LayerTable
+
+_CONFIG = """[general]
+run_name = nos_check
+
+[run_presets]
+InterfaceBandwidth = CALC
+UseRamulatorTrace = False
+
+[architecture_presets]
+ArrayHeight = {rows}
+ArrayWidth = {cols}
+IfmapSramSzkB = {ifmap_kb}
+FilterSramSzkB = {filter_kb}
+OfmapSramSzkB = {ofmap_kb}
+IfmapOffset = 0
+FilterOffset = 10000000
+OfmapOffset = 20000000
+Dataflow = {dataflow}
+ReadRequestBuffer = 32
+WriteRequestBuffer = 32
+
+[layout]
+IfmapCustomLayout = False
+FilterCustomLayout = False
+IfmapSRAMBankBandwidth = 10
+IfmapSRAMBankNum = 10
+IfmapSRAMBankPort = 2
+FilterSRAMBankBandwidth = 10
+FilterSRAMBankNum = 10
+FilterSRAMBankPort = 2
+
+[sparsity]
+SparsitySupport = false
+"""
+
+
+def run_scalesim(table: LayerTable, hardware: Hardware) -> dict[str, np.ndarray]:
+    """SCALE-Sim's compute cycles and SRAM accesses for each layer of ``table``.
+
+    Each layer is given SCALE-Sim with its ifmap cropped to the extent its outputs read,
+    ``(E - 1) * stride + R`` (and likewise for the width), so SCALE-Sim's ceil output rule
+    gives the same E and F as PyTorch's floor rule. A grouped layer is run as one group (C/groups channels, M/groups filters) and its numbers
+    multiplied by ``groups``, which SCALE-Sim's own depthwise expansion does identically
+    (``shared/reference/scalesim.md``). Layers must have batch 1 and ``hardware.batch`` 1.
+
+    Returns:
+        ``{"cycles", "ifmap_reads", "filter_reads", "ofmap_writes"}``, int64 arrays in
+        table order (cycles: COMPUTE_REPORT compute cycles; accesses: words).
+    """
+    from scalesim.scale_sim import scalesim
+
+    if hardware.batch != 1 or np.any(table.batch != 1):
+        raise ValueError("batch: SCALE-Sim simulates batch 1 only")
+    g = table.groups
+    rows = [f"L{i}, {ih}, {iw}, {fh}, {fw}, {c}, {m}, {s},"
+            for i, (ih, iw, fh, fw, c, m, s) in enumerate(zip(
+                (table.out_h - 1) * table.stride + table.filter_h, (table.out_w - 1) * table.stride + table.filter_w,
+                table.filter_h, table.filter_w, table.channels // g,
+                table.num_filters // g, table.stride))]
+    with tempfile.TemporaryDirectory(prefix="nos-scalesim-") as tmp:
+        config = os.path.join(tmp, "config.cfg")
+        topology = os.path.join(tmp, "layers.csv")
+        with open(config, "w") as f:
+            f.write(_CONFIG.format(rows=hardware.rows, cols=hardware.cols, dataflow=hardware.dataflow,
+                                   ifmap_kb=hardware.ifmap_sram_kb, filter_kb=hardware.filter_sram_kb,
+                                   ofmap_kb=hardware.ofmap_sram_kb))
+        with open(topology, "w") as f:
+            f.write("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                    "Num Filter, Strides,\n" + "\n".join(rows) + "\n")
+        sim = scalesim(save_disk_space=True, verbose=False, config=config, topology=topology, layout=topology)
+        with contextlib.redirect_stdout(io.StringIO()):
+            sim.run_scale(top_path=tmp)
+        layers = sim.runner.single_layer_sim_object_list
+        compute = [layer.get_compute_report_items() for layer in layers]
+        detail = [layer.get_detail_report_items() for layer in layers]
+    return {"cycles": g * np.array([items[1] for items in compute], dtype=np.int64),
+            "ifmap_reads": g * np.array([items[2] for items in detail], dtype=np.int64),
+            "filter_reads": g * np.array([items[5] for items in detail], dtype=np.int64),
+            "ofmap_writes": g * np.array([items[8] for items in detail], dtype=np.int64)}
