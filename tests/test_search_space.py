@@ -85,3 +85,15 @@ def test_bad_space_options():
         get_space("mobilenet_v2", kernels=(3, 4))
     with pytest.raises(ValueError, match="missing choices"):
         get_space("mobilenet_v2").to_arch({"b0.op": "dw"})
+
+
+def test_genome_of_recovers_reference_genomes_and_refuses_outsiders():
+    space = get_space("mobilenet_v2", kernels=(3, 5), expansions=(3, 6))
+    for variant in nos.zoo.VARIANTS:
+        ref = nos.zoo.get("mobilenet_v2", variant)
+        genome = space.genome_of(ref)
+        assert [b.op for b in space.to_arch(genome).blocks] == [b.op for b in ref.blocks]
+        assert space.to_arch(genome).macs() == ref.macs()
+    narrow = get_space("mobilenet_v2", ops=("dw", "fuse_half"))
+    assert narrow.genome_of(nos.zoo.get("mobilenet_v2", "fuse_full")) is None
+    assert narrow.genome_of(nos.zoo.get("mobilenet_v1")) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
+import optuna
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -21,7 +22,8 @@ def config_from(cfg: DictConfig) -> SearchConfig:
         storage_url=cfg.storage.url, storage_path=cfg.storage.path, study_name=cfg.study_name, seed=cfg.seed,
         n_trials=cfg.search.n_trials, timeout=cfg.search.timeout, objective=cfg.search.objective,
         latency_unit=cfg.search.latency_unit, reward_target_ms=cfg.search.reward_target_ms,
-        reward_w=cfg.search.reward_w, report_every=cfg.search.report_every, budgets=plain(cfg.constraints))
+        reward_w=cfg.search.reward_w, report_every=cfg.search.report_every,
+        seed_references=cfg.search.seed_references, budgets=plain(cfg.constraints))
 
 
 def front_table(result) -> str:
@@ -36,6 +38,7 @@ def front_table(result) -> str:
 @hydra.main(config_path=CONF_DIR, config_name="search", version_base="1.3")
 def _search(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # nos logs one concise line per trial
     try:
         search = Search(config_from(cfg), run_dir)
     except ValueError as err:

@@ -16,7 +16,7 @@ from nos.report.files import atomic_write, pareto_records, write_pareto_json, wr
 from nos.report.tensorboard import TensorBoardReport
 from nos.search.objectives import Budgets, Evaluation, Evaluator
 from nos.search.pareto import hypervolume_2d, reference_point
-from nos.search.study import Objective, Record, make_sampler, make_storage, open_study, records, run, to_record
+from nos.search.study import Objective, Record, make_sampler, make_storage, open_study, records, recover_stale_trials, run, to_record
 from search_spaces import get_space
 
 log = logging.getLogger("nos.search")
@@ -45,6 +45,7 @@ class SearchConfig:
     reward_target_ms: float | None = None
     reward_w: float = -0.07
     report_every: int = 10
+    seed_references: bool = True  # a new study first evaluates the paper's variants that lie in the space
     budgets: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,9 +84,14 @@ class Search:
         self.objective = Objective(self.space, self.evaluator, config.objective, config.latency_unit,
                                    config.reward_target_ms, config.reward_w)
         sampler = make_sampler(config.sampler, config.seed, **config.sampler_options)
-        storage = make_storage(config.storage_url, self.run_dir / config.storage_path)
-        self.study = open_study(config.study_name, storage, sampler, config.objective)
+        self.storage = make_storage(config.storage_url, self.run_dir / config.storage_path)
+        self.study = open_study(config.study_name, self.storage, sampler, config.objective)
         self.references = self._evaluate_references()
+        if config.seed_references and not self.study.trials:
+            for arch in self.space.references.values():
+                genome = self.space.genome_of(arch)
+                if genome is not None:
+                    self.study.enqueue_trial(genome, skip_if_exists=True)
         self.hv_reference = self._hv_reference()
         self.tb = TensorBoardReport(self.run_dir / "tb", title=f"{config.space} on {self._hardware_label()}")
         atomic_write(self.run_dir / "run.json", json.dumps(self.describe(), indent=1) + "\n")
@@ -153,6 +159,8 @@ class Search:
         c = self.config
         log.info("study %r: %d trials already recorded; hypervolume reference (proxy, ms) = %s",
                  c.study_name, len(self.study.trials), self.hv_reference)
+        for number in recover_stale_trials(self.study, self.storage):
+            log.warning("trial %d: its worker died mid-trial; marked failed, its architecture is retried once", number)
         run(self.study, self.objective, c.n_trials, c.timeout, callbacks=[self._after_trial])
         recs = records(self.study)
         front = write_pareto_json(recs, self.run_dir / "pareto.json")

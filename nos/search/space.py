@@ -115,6 +115,23 @@ class BackboneSpace:
             cin = block.out
         return dataclasses.replace(self.base, name=f"{self.name}/{genome_hash(genome)}", blocks=tuple(blocks))
 
+    def genome_of(self, arch: Arch) -> Genome | None:
+        """The genome whose :meth:`to_arch` has ``arch``'s operators, kernels and widths, or
+        None when ``arch`` lies outside the space (used to seed a study with references)."""
+        if len(arch.blocks) != len(self.base.blocks):
+            return None
+        genome: Genome = {}
+        for i, (block, base) in enumerate(zip(arch.blocks, self.base.blocks)):
+            genome[f"b{i}.op"] = block.op
+            if self.kernels:
+                genome[f"b{i}.kernel"] = block.kernel
+            if self.expansions and base.expand:
+                genome[f"b{i}.expansion"] = next((t for t in self.expansions
+                                                  if round(arch.in_channels_of(i) * t) == block.exp), None)
+        valid = all(genome.get(c.name) in c.options for c in self.choices)
+        return genome if valid else None
+
+
 def genome_hash(genome: Genome) -> str:
     """A stable 12-hex-digit key of a genome (independent of dict order and process)."""
     text = ",".join(f"{k}={genome[k]!r}" for k in sorted(genome))

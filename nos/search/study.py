@@ -2,6 +2,8 @@
 cache, and read-back of the recorded trials."""
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -15,6 +17,7 @@ from nos.search.space import BackboneSpace, arch_key
 
 SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
 OBJECTIVES = ("pareto", "reward")
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # recorded on every trial this process runs
 LATENCY_UNITS = ("ms", "cycles")
 
 
@@ -132,6 +135,7 @@ class Objective:
         return self._cache.get(key)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        trial.set_user_attr("worker", WORKER)
         arch = self.space.to_arch(self.space.suggest(trial))
         key = arch_key(arch)
         attrs = self._lookup(trial.study, key)
@@ -148,6 +152,47 @@ class Objective:
         if self.objective == "reward":
             return mnas_reward(proxy, ms, self.reward_target_ms, self.reward_w)
         return proxy, float(ms if self.latency_unit == "ms" else cycles)
+
+
+def _alive(worker: str) -> bool:
+    """Whether the process ``host:pid`` still runs (unknown hosts count as alive)."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
+    """Mark RUNNING trials whose worker process died as FAIL and retry each architecture once.
+
+    Storages with a heartbeat (RDB) do this themselves (``heartbeat_interval`` and
+    :class:`optuna.storages.RetryFailedTrialCallback`); for the journal file, which has no
+    heartbeat, every trial records its worker as ``host:pid`` and a worker starting on the
+    same host checks that the process is gone. Returns the trial numbers marked failed.
+    """
+    if isinstance(storage, optuna.storages.RDBStorage):
+        return []
+    study_id = storage.get_study_id_from_name(study.study_name)
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker")
+        if worker is None or _alive(worker):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        try:
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker recovered it first
+        failed.append(t.number)
+        if "retry_of" not in t.user_attrs and t.params:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+    return failed
 
 
 def run(study: optuna.Study, objective: Objective, n_trials: int | None, timeout: float | None,
