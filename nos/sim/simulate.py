@@ -72,14 +72,21 @@ class SimResult:
         values = np.broadcast_to(values, (len(self.hardware), len(self.table)))
         return values[0] if self._one_config else values
 
-    def _totals(self, values: np.ndarray) -> Any:
-        sums = np.add.reduceat(np.broadcast_to(values, (len(self.hardware), len(self.table))),
+    def _sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-layer ``values`` summed per network, shaped (configs, networks)."""
+        return np.add.reduceat(np.broadcast_to(values, (len(self.hardware), len(self.table))),
                                self.table.offsets[:-1], axis=1)
+
+    def _squeeze(self, values: np.ndarray) -> Any:
+        """(configs, networks) values shaped as documented for totals."""
         if self._one_network:
-            sums = sums[:, 0]
+            values = values[:, 0]
         if self._one_config:
-            sums = sums[0]
-        return sums.item() if np.ndim(sums) == 0 else sums
+            values = values[0]
+        return values.item() if np.ndim(values) == 0 else values
+
+    def _totals(self, values: np.ndarray) -> Any:
+        return self._squeeze(self._sums(values))
 
     # ------------------------------------------------------------ models
     @cached_property
@@ -140,7 +147,7 @@ class SimResult:
         return memory_cycles(self._dram, self._hw.bandwidth)
 
     @cached_property
-    def _bound_cycles(self) -> np.ndarray:
+    def _roofline_cycles(self) -> np.ndarray:
         return np.maximum(self._compute_cycles, self._memory_cycles)
 
     @cached_property
@@ -172,14 +179,8 @@ class SimResult:
     @property
     def utilization(self) -> Any:
         """MACs / (compute cycles x rows x cols) of each network."""
-        area = (self._hw.rows * self._hw.cols)[:, 0]
-        macs, cycles = np.asarray(self._totals(self._macs)), np.asarray(self.total_cycles)
-        if not self._one_config:
-            area = area.reshape((-1,) + (1,) * (macs.ndim - 1))
-        else:
-            area = area[0]
-        value = macs / (cycles * area)
-        return value.item() if np.ndim(value) == 0 else value
+        area = self._hw.rows * self._hw.cols
+        return self._squeeze(self._sums(self._macs) / (self._sums(self._compute_cycles) * area))
 
     @property
     def sram_ifmap_reads(self) -> np.ndarray:
@@ -223,22 +224,27 @@ class SimResult:
 
     @property
     def memory_cycles(self) -> Any:
-        """Bandwidth-bound cycles of each network (sum of per-layer memory cycles)."""
+        """DRAM transfer cycles of each network (sum of per-layer memory cycles)."""
         return self._totals(self._memory_cycles)
 
     @property
-    def bound_cycles(self) -> Any:
-        """Roofline cycles of each network: sum over layers of max(compute, memory)."""
-        return self._totals(self._bound_cycles)
+    def roofline_cycles(self) -> Any:
+        """Bandwidth-bound cycles of each network: sum over layers of max(compute, memory)."""
+        return self._totals(self._roofline_cycles)
+
+    def _milliseconds(self, cycles: np.ndarray) -> Any:
+        """Per-layer ``cycles`` summed per network, in milliseconds at each config's clock."""
+        return self._squeeze(self._sums(cycles) / (self._hw.clock_mhz * 1e3))
 
     @property
     def latency_ms(self) -> Any:
-        """Roofline latency in milliseconds: :attr:`bound_cycles` at the configured clock."""
-        clock = self._hw.clock_mhz[:, 0] * 1e3
-        cycles = np.asarray(self.bound_cycles, dtype=np.float64)
-        if self._one_config:
-            return (cycles / clock[0]).item() if cycles.ndim == 0 else cycles / clock[0]
-        return cycles / clock.reshape((-1,) + (1,) * (cycles.ndim - 1))
+        """Compute latency in milliseconds: :attr:`total_cycles` at the configured clock."""
+        return self._milliseconds(self._compute_cycles)
+
+    @property
+    def roofline_latency_ms(self) -> Any:
+        """Bandwidth-bound latency in milliseconds: :attr:`roofline_cycles` at the clock."""
+        return self._milliseconds(self._roofline_cycles)
 
     def breakdown(self) -> dict[str, Any]:
         """Compute cycles by layer kind (:data:`nos.sim.layers.KINDS`), kinds present only;
