@@ -7,6 +7,7 @@ only for the cycle model.
 """
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 from typing import Any, Sequence
 
@@ -254,6 +255,32 @@ class SimResult:
         for code in np.unique(self.table.kind):
             out[KINDS[code]] = self._totals(np.where(self.table.kind == code, cycles, 0))
         return out
+
+    def summary(self) -> dict[str, Any]:
+        """Totals of a one-network, one-config result as a JSON-ready dict."""
+        self._require_single("summary")
+        return {"model": self.model, "hardware": dataclasses.asdict(self.hardware[0]), "layers": len(self.table),
+                "macs": int(self._macs.sum()), "total_cycles": self.total_cycles,
+                "memory_cycles": self.memory_cycles, "roofline_cycles": self.roofline_cycles,
+                "latency_ms": self.latency_ms, "roofline_latency_ms": self.roofline_latency_ms,
+                "utilization": self.utilization, "dram_words": self.total_dram_words, "breakdown": self.breakdown()}
+
+    def layer_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per layer of a one-config result: the table's record fields,
+        then cycles, utilization, SRAM and DRAM words and memory cycles."""
+        self._require_single("layer_records", networks=False)
+        columns = {"cycles": self.layer_cycles, "utilization": self.layer_utilization,
+                   "sram_ifmap_reads": self.sram_ifmap_reads, "sram_filter_reads": self.sram_filter_reads,
+                   "sram_ofmap_writes": self.sram_ofmap_writes, "dram_ifmap_reads": self.dram_ifmap_reads,
+                   "dram_filter_reads": self.dram_filter_reads, "dram_ofmap_writes": self.dram_ofmap_writes,
+                   "memory_cycles": self.layer_memory_cycles}
+        values = {name: column.tolist() for name, column in columns.items()}
+        return [{**record, **{name: values[name][i] for name in columns}}
+                for i, record in enumerate(self.table.records())]
+
+    def _require_single(self, what: str, networks: bool = True) -> None:
+        if not self._one_config or (networks and not self._one_network):
+            raise ValueError(f"{what}: needs a result of one network on one hardware config")
 
 
 def _as_table(x: Any, input_size: int | None) -> tuple[LayerTable, bool]:

@@ -1,0 +1,89 @@
+"""``nos-sim``: the Hydra app over :func:`nos.sim.simulate` (config in ``conf/sim.yaml``).
+
+Usage: ``nos-sim [network=... variant=... | arch=arch.json | records=layers.json]
+[hardware=<conf/hardware/*>] [hardware.rows=128 ...] [model=paper] [output=json]``.
+Prints a per-layer table and totals (or one JSON object with ``output=json``). Bad input
+exits 2 with one line on stderr.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from nos import zoo
+from nos.arch import Arch
+from nos.cli.common import CONF_DIR, fail, plain, run_app
+from nos.sim import Hardware, LayerTable, SimResult, simulate
+
+OUTPUTS = ("table", "json")
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as err:
+        raise ValueError(f"{what}: cannot read {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what}: {path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def _workload(cfg: DictConfig) -> tuple[str, Arch | LayerTable]:
+    """(name, what to simulate) from the config's records / arch / network keys."""
+    if cfg.records is not None:
+        return Path(cfg.records).stem, LayerTable.from_records(_read_json(cfg.records, "records"))
+    if cfg.arch is not None:
+        arch = Arch.from_dict(_read_json(cfg.arch, "arch"))
+        return arch.name, arch
+    return f"{cfg.network}/{cfg.variant}", zoo.get(cfg.network, cfg.variant)
+
+
+def format_table(name: str, result: SimResult) -> str:
+    """The per-layer table and totals of a one-network, one-config result, as text."""
+    header = (f"{'#':>3} {'layer':<22} {'kind':<9} {'ifmap':>9} {'filter':>6} {'C':>5} {'M':>5} {'s':>1} "
+              f"{'g':>4} {'cycles':>10} {'util':>6} {'DRAM words':>11} {'mem cyc':>9}")
+    lines = [header, "-" * len(header)]
+    for i, r in enumerate(result.layer_records()):
+        lines.append(f"{i:>3} {r['name'][:22]:<22} {r['kind']:<9} {r['ifmap_h']:>4}x{r['ifmap_w']:<4} "
+                     f"{r['filter_h']:>2}x{r['filter_w']:<3} {r['channels']:>5} {r['num_filters']:>5} {r['stride']:>1} "
+                     f"{r['groups']:>4} {r['cycles']:>10,} {r['utilization']:>6.1%} "
+                     f"{r['dram_ifmap_reads'] + r['dram_filter_reads'] + r['dram_ofmap_writes']:>11,} "
+                     f"{r['memory_cycles']:>9,}")
+    s = result.summary()
+    hw = result.hardware[0]
+    lines += ["", f"{name} on {hw.rows}x{hw.cols} {hw.dataflow}{' +FuSe' if hw.fuse else ''}, model {s['model']}",
+              f"compute cycles   {s['total_cycles']:>14,}   ({s['latency_ms']:.4f} ms at {hw.clock_mhz:g} MHz)",
+              f"memory cycles    {s['memory_cycles']:>14,}   ({s['dram_words']:,} DRAM words at "
+              f"{hw.dram_words_per_cycle:g} words/cycle)",
+              f"roofline cycles  {s['roofline_cycles']:>14,}   ({s['roofline_latency_ms']:.4f} ms)",
+              f"utilization      {s['utilization']:>14.2%}   ({s['macs']:,} MACs)",
+              "by kind          " + ", ".join(f"{kind} {cycles:,}" for kind, cycles in s["breakdown"].items())]
+    return "\n".join(lines)
+
+
+@hydra.main(config_path=CONF_DIR, config_name="sim", version_base="1.3")
+def _sim(cfg: DictConfig) -> None:
+    try:
+        if cfg.output not in OUTPUTS:
+            raise ValueError(f"output: unknown output {cfg.output!r} (allowed: {', '.join(OUTPUTS)})")
+        hardware = Hardware.from_dict(plain(cfg.hardware))
+        name, workload = _workload(cfg)
+        result = simulate(workload, hardware, model=cfg.model, input_size=cfg.input_size)
+        if cfg.output == "json":
+            text = json.dumps({"network": name, **result.summary(), "per_layer": result.layer_records()})
+        else:
+            text = format_table(name, result)
+    except (ValueError, TypeError) as err:
+        fail("nos-sim", str(err))
+    print(text)
+
+
+def main() -> None:
+    run_app(_sim)
+
+
+if __name__ == "__main__":
+    main()
