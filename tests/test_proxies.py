@@ -1,0 +1,217 @@
+"""Zero-cost scores, ensemble and data sets of nos.proxies."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nos import Arch, Block, Head, Stem, build
+from nos.proxies import DATASETS, DEFAULT, NAMES, load, rank_ensemble, score, score_population
+from nos.proxies.scores import naswot
+
+RES = 16  # small inputs keep the suite fast; the tiny net still has 2x2 maps at the end
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Arch:
+    """Every operator and activation kind in five blocks."""
+    blocks = (Block("dw", 3, 1, 8, 8, "relu6", expand=False), Block("fuse_half", 3, 2, 24, 16, "relu"),
+              Block("fuse_full", 5, 1, 32, 16, "hswish", se=0.25), Block("full", 3, 2, 32, 24, "relu6"),
+              Block("dw", 3, 1, 48, 24, "relu6"))
+    return Arch("tiny", Stem(8, 3, 2, "relu6"), blocks, Head(64, 0, "relu6", 0.2), input_size=224)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_score_is_finite_and_reproducible(tiny, name):
+    options = dict(data="synthetic", resolution=RES, batch_size=16)
+    first = score(tiny, name, seed=3, **options)
+    score(tiny, NAMES[0], seed=4, **options)  # an interleaved call must not change the next one
+    assert math.isfinite(first)
+    assert score(tiny, name, seed=3, **options) == first
+
+
+def test_seed_changes_the_initialisation(tiny):
+    values = {score(tiny, "snip", data="synthetic", seed=s, resolution=RES, batch_size=16) for s in range(3)}
+    assert len(values) == 3
+
+
+def test_default_is_a_valid_name():
+    assert DEFAULT in NAMES and "params" in NAMES and "flops" in NAMES
+
+
+def test_params_and_flops_match_the_arch_arithmetic(tiny):
+    ten = dataclasses.replace(tiny, num_classes=10)
+    assert score(tiny, "params", data="synthetic") == ten.params()
+    assert score(tiny, "flops", data="synthetic", resolution=RES) == ten.macs(RES)
+    assert tiny.input_size == 224  # scoring never changes the deployment resolution
+
+
+def test_a_module_is_scored_on_a_copy(tiny):
+    torch.manual_seed(0)
+    model = build(tiny, num_classes=10)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng_state = torch.get_rng_state()
+    for name in NAMES:
+        score(model, name, data="synthetic", resolution=RES, batch_size=16)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(torch.get_rng_state(), rng_state)
+
+
+def test_synflow_is_data_free(tiny):
+    torch.manual_seed(0)
+    model = build(tiny, num_classes=10)
+    values = {score(model, "synflow", data=data, seed=seed, resolution=RES, batch_size=8)
+              for data in ("digits", "synthetic") for seed in (0, 1)}
+    assert len(values) == 1
+
+
+def test_synflow_computes_relu6_as_relu(tiny):
+    """With positive weights every ReLU6 would saturate at 6 and hide the network's size."""
+    relu = dataclasses.replace(tiny, stem=dataclasses.replace(tiny.stem, act="relu"),
+                               blocks=tuple(dataclasses.replace(b, act="relu") if b.act == "relu6" else b
+                                            for b in tiny.blocks),
+                               head=dataclasses.replace(tiny.head, act="relu"))
+    value = score(tiny, "synflow", data="synthetic", resolution=RES)
+    assert score(relu, "synflow", data="synthetic", resolution=RES) == value
+    assert score(tiny, "synflow", data="synthetic", resolution=2 * RES) > value  # more positions, more flow
+
+
+def test_naswot_kernel_on_hand_made_codes():
+    # two images, three units: codes 101 and 110 agree on 1 unit -> K = [[3, 1], [1, 3]], det 8
+    x = torch.tensor([[1.0, -1.0, 1.0], [1.0, 1.0, -1.0]]).reshape(2, 3, 1, 1)
+    assert naswot(nn.Sequential(nn.ReLU()), x, torch.zeros(2)) == pytest.approx(math.log(8))
+
+
+class _CodeNet(nn.Module):
+    """1x1 conv -> ReLU -> pool -> linear; ``shift`` pushes half the units always-on."""
+
+    def __init__(self, shift: float):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 16, 1)
+        with torch.no_grad():
+            self.conv.bias.zero_()
+            self.conv.bias[:8] = shift
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.relu(self.conv(x))).flatten(1))
+
+
+def test_naswot_grows_when_codes_become_more_distinct():
+    constant_half = score(_CodeNet(shift=100.0), "naswot", data="synthetic", resolution=4, batch_size=32)
+    distinct = score(_CodeNet(shift=0.0), "naswot", data="synthetic", resolution=4, batch_size=32)
+    assert distinct > constant_half
+
+
+def test_rank_ensemble_is_the_mean_rank():
+    scores = {"a": [0.1, 0.5, 0.5, 0.2], "b": [4.0, 3.0, 2.0, 1.0]}
+    # ranks a: 1, 3.5, 3.5, 2 (tie shares 3 and 4); b: 4, 3, 2, 1
+    np.testing.assert_allclose(rank_ensemble(scores), [2.5, 3.25, 2.75, 1.5])
+
+
+def test_rank_ensemble_rejects_bad_input():
+    with pytest.raises(ValueError, match="same non-empty population"):
+        rank_ensemble({"a": [1.0, 2.0], "b": [1.0]})
+    with pytest.raises(ValueError, match="NaN"):
+        rank_ensemble({"a": [1.0, float("nan")]})
+    with pytest.raises(ValueError, match="at least one"):
+        rank_ensemble({})
+
+
+def test_score_population_feeds_the_ensemble(tiny):
+    wide = dataclasses.replace(tiny, blocks=tiny.blocks[:-1] + (dataclasses.replace(tiny.blocks[-1], exp=96),))
+    values = score_population([tiny, wide], ("params", "flops"), data="synthetic", resolution=RES)
+    assert values["params"][1] > values["params"][0]
+    np.testing.assert_allclose(rank_ensemble(values), [1.0, 2.0])
+
+
+def test_unknown_names_list_the_valid_ones(tiny):
+    with pytest.raises(ValueError, match="unknown proxy 'nope'.*naswot.*synflow.*zen.*params.*flops"):
+        score(tiny, "nope")
+    with pytest.raises(ValueError, match="unknown data set 'mnist'.*digits, synthetic, cifar10"):
+        score(tiny, "params", data="mnist")
+    with pytest.raises(ValueError, match="batch_size"):
+        score(tiny, "snip", data="synthetic", batch_size=0)
+    with pytest.raises(ValueError, match="resolution"):
+        score(tiny, "snip", data="synthetic", resolution=0)
+    with pytest.raises(TypeError, match="model_or_arch"):
+        score("mobilenet", "snip", data="synthetic")
+
+
+def test_channel_mismatch_is_reported(tiny):
+    with pytest.raises(ValueError, match="in_channels.*1 channels.*has 3"):
+        score(dataclasses.replace(tiny, in_channels=1), "params", data="synthetic")
+
+
+def test_zen_needs_a_global_pool():
+    with pytest.raises(ValueError, match="zen.*AdaptiveAvgPool2d"):
+        score(nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 10)), "zen", data="synthetic", resolution=4)
+
+
+# ------------------------------------------------------------------------------ data sets
+def test_digits_split_and_resolution():
+    digits = load("digits", resolution=32)
+    assert (digits.size("train"), digits.size("val"), digits.num_classes) == (1437, 360, 10)
+    x, y = digits.sample(8, seed=1)
+    assert x.shape == (8, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert torch.equal(digits.sample(8, seed=1)[0], x)
+    assert load("digits", resolution=16).images("val", slice(0, 2)).shape == (2, 3, 16, 16)
+    everything = digits.images("train", slice(None))
+    assert abs(everything.mean().item()) < 0.05  # normalised with the training statistics
+    assert set(torch.bincount(digits.labels("val", slice(None))).tolist()) <= {35, 36, 37}  # stratified
+
+
+def _write_cifar(folder, n=4, corrupt=None):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+                 b"labels": [int(v) for v in rng.integers(0, 10, size=n)]}
+        with open(folder / name, "wb") as f:
+            if name == corrupt:
+                f.write(b"not a pickle")
+            else:
+                pickle.dump(batch, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"c%d" % i for i in range(10)]}, f)
+    return folder
+
+
+def test_cifar10_loads_the_pickle_layout(tmp_path):
+    folder = _write_cifar(tmp_path / "cifar-10-batches-py")
+    data = load("cifar10", root=str(tmp_path))  # the parent folder works as well
+    assert (data.size("train"), data.size("val"), data.num_classes) == (20, 4, 10)
+    with open(folder / "test_batch", "rb") as f:
+        raw = pickle.load(f, encoding="bytes")
+    first = torch.from_numpy(raw[b"data"][0].reshape(3, 32, 32)).float()
+    expected = (first - data.mean[:, None, None]) / data.std[:, None, None]
+    torch.testing.assert_close(data.images("val", slice(0, 1))[0], expected)
+    assert data.labels("val", slice(None)).tolist() == raw[b"labels"]
+    assert math.isfinite(score(build(Arch("t", Stem(8), (Block("dw", 3, 1, 8, 8, "relu", expand=False),), Head(16)),
+                                     num_classes=10), "naswot", data=data, batch_size=8))
+
+
+def test_cifar10_errors_are_clear(tmp_path):
+    with pytest.raises(ValueError, match="root: cifar10 needs root="):
+        load("cifar10")
+    with pytest.raises(ValueError, match="does not exist"):
+        load("cifar10", root=str(tmp_path / "missing"))
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    with pytest.raises(ValueError, match="lacks data_batch_1.*test_batch"):
+        load("cifar10", root=str(partial))
+    with pytest.raises(ValueError, match="data_batch_3 is not a CIFAR-10 python pickle"):
+        load("cifar10", root=str(_write_cifar(tmp_path / "corrupt", corrupt="data_batch_3")))
+
+
+def test_datasets_are_named():
+    assert DATASETS == ("digits", "synthetic", "cifar10")
