@@ -93,3 +93,20 @@ def run_scalesim(table: LayerTable, hardware: Hardware) -> dict[str, np.ndarray]
             "ifmap_reads": g * np.array([items[2] for items in detail], dtype=np.int64),
             "filter_reads": g * np.array([items[5] for items in detail], dtype=np.int64),
             "ofmap_writes": g * np.array([items[8] for items in detail], dtype=np.int64)}
+
+
+def random_layers(rng: np.random.Generator, count: int, max_ifmap: int = 12, max_channels: int = 8) -> LayerTable:
+    """``count`` random small conv layers (kernels 1/3/5 and 1xK/Kx1, strides 1/2, dense,
+    grouped and depthwise) for checks against :func:`run_scalesim`; sizes bound the cost."""
+    records = []
+    for i in range(count):
+        kernel_h, kernel_w = [(1, 1), (3, 3), (5, 5), (1, 3), (3, 1)][rng.integers(5)]
+        groups_kind = rng.integers(3)  # dense, grouped, depthwise
+        groups = 1 if groups_kind == 0 else int(rng.integers(1, max_channels // 2 + 1))
+        channels = groups * (int(rng.integers(1, max_channels // groups + 1)) if groups_kind < 2 else 1)
+        filters = channels if groups_kind == 2 else groups * int(rng.integers(1, max_channels // groups + 1))
+        records.append({"name": f"random{i}", "ifmap_h": int(rng.integers(kernel_h, max_ifmap + 1)),
+                        "ifmap_w": int(rng.integers(kernel_w, max_ifmap + 1)), "filter_h": kernel_h,
+                        "filter_w": kernel_w, "channels": channels, "num_filters": filters,
+                        "stride": int(rng.integers(1, 3)), "groups": groups})
+    return LayerTable.from_records(records)

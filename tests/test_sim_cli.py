@@ -1,0 +1,61 @@
+"""nos-sim: the Hydra app prints a per-layer table and totals, JSON on request, exit 2 on bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nos
+from nos.sim import Hardware, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*overrides, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "nos.cli.sim", *overrides], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_table_output_for_a_zoo_network():
+    out = _run("network=mobilenet_v2", "variant=fuse_half")
+    assert out.returncode == 0, out.stderr
+    expected = simulate(nos.zoo.get("mobilenet_v2", "fuse_half"), Hardware()).total_cycles
+    assert f"compute cycles   {expected:>14,}" in out.stdout
+    assert "blocks.0.dw_1xk" in out.stdout and "64x64 os +FuSe" in out.stdout
+
+
+def test_json_output_with_overrides_and_an_exported_arch(tmp_path):
+    arch = nos.zoo.get("mnasnet_b1", "fuse_full_50")
+    path = tmp_path / "arch.json"
+    path.write_text(arch.to_json())
+    out = _run(f"arch={path}", "hardware.rows=128", "hardware.dataflow=ws", "output=json", "model=paper")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    hardware = Hardware(rows=128, dataflow="ws")
+    assert data["hardware"]["rows"] == 128 and data["model"] == "paper"
+    assert data["total_cycles"] == simulate(arch, hardware, "paper").total_cycles
+    assert len(data["per_layer"]) == len(simulate(arch, hardware).table)
+
+
+def test_layer_records_and_hardware_group(tmp_path):
+    path = tmp_path / "layers.json"
+    path.write_text(json.dumps([dict(ifmap_h=16, ifmap_w=16, filter_h=3, filter_w=3, channels=8, num_filters=8,
+                                     stride=1, groups=8)]))
+    out = _run(f"records={path}", "hardware=conventional", "output=json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["hardware"]["fuse"] is False and data["per_layer"][0]["kind"] == "depthwise"
+    assert data["total_cycles"] == 8 * (4 * (9 + 64 + 64 - 2) - 1)  # 196 pixels: 4 row folds per channel
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["hardware.rows=0"], "nos-sim: hardware.rows: must be a positive integer, got 0"),
+    (["output=xml"], "nos-sim: output: unknown output 'xml' (allowed: table, json)"),
+    (["arch=/nonexistent/arch.json"], "nos-sim: arch: cannot read /nonexistent/arch.json"),
+])
+def test_bad_input_exits_2_with_one_line(overrides, message):
+    out = _run(*overrides)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith(message) and len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr and out.stdout == ""

@@ -1,0 +1,50 @@
+"""nos.sim.Hardware: defaults, validation messages, construction from a config mapping."""
+import dataclasses
+
+import pytest
+
+from nos.sim import DATAFLOWS, Hardware
+
+
+def test_defaults_are_the_papers_array():
+    hw = Hardware()
+    assert (hw.rows, hw.cols, hw.dataflow, hw.fuse, hw.batch) == (64, 64, "os", True, 1)
+    assert hw.sram_words() == (6144 * 1024, 6144 * 1024, 2048 * 1024)
+    assert Hardware(word_bytes=2).sram_words()[0] == 6144 * 512
+
+
+def test_non_square_arrays_and_every_dataflow_are_accepted():
+    for dataflow in DATAFLOWS:
+        hw = Hardware(rows=3, cols=200, dataflow=dataflow)
+        assert (hw.rows, hw.cols, hw.dataflow) == (3, 200, dataflow)
+
+
+def test_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Hardware().rows = 8
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("rows", 0, "hardware.rows: must be a positive integer, got 0"),
+    ("cols", -4, "hardware.cols: must be a positive integer, got -4"),
+    ("rows", 8.0, "hardware.rows: must be a positive integer, got 8.0"),
+    ("rows", True, "hardware.rows: must be a positive integer, got True"),
+    ("batch", "2", "hardware.batch: must be a positive integer, got '2'"),
+    ("dataflow", "rs", "hardware.dataflow: unknown dataflow 'rs' (allowed: os, ws, is)"),
+    ("fuse", 1, "hardware.fuse: must be true or false, got 1"),
+    ("clock_mhz", 0, "hardware.clock_mhz: must be a positive finite number, got 0"),
+    ("dram_words_per_cycle", float("inf"), "hardware.dram_words_per_cycle: must be a positive finite number"),
+    ("ifmap_sram_kb", 0, "hardware.ifmap_sram_kb: must be a positive integer, got 0"),
+])
+def test_invalid_values_name_the_field(field, value, message):
+    with pytest.raises(ValueError) as err:
+        Hardware(**{field: value})
+    assert str(err.value).startswith(message)
+
+
+def test_from_dict_builds_and_rejects_unknown_keys():
+    assert Hardware.from_dict({"rows": 32, "dataflow": "ws"}) == Hardware(rows=32, dataflow="ws")
+    with pytest.raises(ValueError, match=r"hardware.row: unknown field \(allowed: rows, cols"):
+        Hardware.from_dict({"row": 32})
+    with pytest.raises(ValueError, match="hardware: expected a mapping"):
+        Hardware.from_dict([32])

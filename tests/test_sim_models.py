@@ -1,0 +1,129 @@
+"""Cycle models: SCALE-Sim closed forms, the FuSe row-broadcast integration and the
+authors' formulas, against hand-computed numbers and the numbers in fuseconv.md."""
+import numpy as np
+import pytest
+
+import nos
+from nos.sim import Hardware, LayerTable, simulate
+from nos.sim.gemm import scalesim_cycles, scalesim_sram
+from nos.sim.hardware import DATAFLOWS
+
+
+def _layer(**fields):
+    record = dict(ifmap_h=1, ifmap_w=1, filter_h=1, filter_w=1, channels=1, num_filters=1, stride=1, groups=1)
+    record.update(fields)
+    return LayerTable.from_records([record])
+
+
+# P=10 output pixels (ifmap 2x5, 1x1 filter), K=27 (C=27), M=7 on a 4x6 array
+@pytest.mark.parametrize("dataflow, cycles, ifmap, filt, ofmap", [
+    # os: folds ceil(10/4)*ceil(7/6) = 6, per fold 27+4+6-2 = 35
+    ("os", 6 * 35 - 1, 2 * 10 * 27, 3 * 27 * 7, 70 + 6 * 10),
+    # ws: folds ceil(27/4)*ceil(7/6) = 14, per fold 10+8+6-2 = 22
+    ("ws", 14 * 22 - 1, 2 * 10 * 27, 27 * 7, 7 * 10 * 7),
+    # is: folds ceil(27/4)*ceil(10/6) = 14, per fold 7+8+6-2 = 19
+    ("is", 14 * 19 - 1, 27 * 10, 2 * 27 * 7, 7 * 10 * 7),
+])
+def test_scalesim_closed_forms_by_hand(dataflow, cycles, ifmap, filt, ofmap):
+    table = _layer(ifmap_h=2, ifmap_w=5, channels=27, num_filters=7)
+    r = simulate(table, Hardware(rows=4, cols=6, dataflow=dataflow, fuse=False))
+    assert r.layer_cycles.tolist() == [cycles]
+    assert (r.sram_ifmap_reads[0], r.sram_filter_reads[0], r.sram_ofmap_writes[0]) == (ifmap, filt, ofmap)
+
+
+def test_gemm_functions_broadcast_layers_against_configs():
+    p, k, m = np.array([10, 300]), np.array([27, 9]), np.array([7, 1])
+    rows, cols = np.array([[4], [64]]), np.array([[6], [8]])
+    for code in range(len(DATAFLOWS)):
+        df = np.full((2, 1), code)
+        cycles = scalesim_cycles(p, k, m, rows, cols, df)
+        sram = scalesim_sram(p, k, m, rows, cols, df)
+        assert cycles.shape == sram.ifmap_reads.shape == (2, 2)
+        for i in range(2):
+            for j in range(2):
+                assert cycles[i, j] == scalesim_cycles(p[j], k[j], m[j], rows[i, 0], cols[i, 0], code)
+
+
+def test_depthwise_is_groups_times_one_channel_gemms():
+    dw = _layer(ifmap_h=114, ifmap_w=114, filter_h=3, filter_w=3, channels=32, num_filters=32, groups=32)
+    one = _layer(ifmap_h=114, ifmap_w=114, filter_h=3, filter_w=3)
+    for dataflow in DATAFLOWS:
+        hw = Hardware(dataflow=dataflow)
+        a, b = simulate(dw, hw), simulate(one, hw)
+        assert a.total_cycles == 32 * b.total_cycles
+        assert a.sram_filter_reads[0] == 32 * b.sram_filter_reads[0]
+    # os, 64x64: 12544 pixels -> 196 folds of 9 + 64 + 64 - 2 cycles, each channel - 1
+    assert simulate(dw, Hardware()).total_cycles == 32 * (196 * 135 - 1)
+
+
+def test_fuse_layers_use_the_row_broadcast_closed_form_only_with_fuse_hardware():
+    table = _layer(ifmap_h=112, ifmap_w=114, filter_h=1, filter_w=3, channels=16, num_filters=16, groups=16)
+    # rowbroadcast: 1792 1-D convs -> 28 row folds; 112 outputs -> 2 col folds: 2*3 + 1*(112-2) = 116
+    assert simulate(table, Hardware()).total_cycles == 28 * 116 - 1
+    conventional = simulate(table, Hardware(fuse=False)).total_cycles
+    assert conventional == 16 * (196 * (3 + 64 + 64 - 2) - 1)
+    kx1 = _layer(ifmap_h=114, ifmap_w=112, filter_h=3, filter_w=1, channels=16, num_filters=16, groups=16)
+    assert simulate(kx1, Hardware()).total_cycles == 28 * 116 - 1
+    # a 3x3 depthwise never uses the row broadcast
+    dw = _layer(ifmap_h=114, ifmap_w=114, filter_h=3, filter_w=3, channels=16, num_filters=16, groups=16)
+    assert simulate(dw, Hardware()).total_cycles == simulate(dw, Hardware(fuse=False)).total_cycles
+
+
+def test_fuse_sram_counts_come_from_the_closed_form():
+    table = _layer(ifmap_h=7, ifmap_w=9, filter_h=1, filter_w=3, channels=4, num_filters=4, stride=2, groups=4)
+    r = simulate(table, Hardware(rows=8, cols=2))
+    # 4 ch x 4 output rows = 16 1-D convs; out_len 4 -> 2 col folds; per row fold 2*3 + 2*(4-2) = 10
+    assert r.layer_cycles.tolist() == [2 * 10 - 1]
+    assert (r.sram_ifmap_reads[0], r.sram_filter_reads[0], r.sram_ofmap_writes[0]) == (16 * 10, 16 * 2 * 3, 16 * 4)
+
+
+# ---------------------------------------------------------------- the authors' model (fuseconv.md)
+def _mobilenet_v2_layer(variant, name):
+    table = LayerTable.from_arch(nos.zoo.get("mobilenet_v2", variant))
+    index = table.names.index(name)
+    return LayerTable(table.data[index:index + 1], [name])
+
+
+def test_paper_worked_checks():
+    conventional, fuse = Hardware(fuse=False), Hardware()
+    first_dw = _mobilenet_v2_layer("baseline", "blocks.0.dw")
+    assert simulate(first_dw, conventional, "paper").total_cycles == 196 * 73 * 32 == 457_856
+    half = _mobilenet_v2_layer("fuse_half", "blocks.0.dw_1xk")
+    assert simulate(half, fuse, "paper").total_cycles == 28 * 2 * 67 == 3_752
+    assert simulate(half, conventional, "paper").total_cycles == 16 * 196 * 67 == 210_112
+    full = _mobilenet_v2_layer("fuse_full", "blocks.0.dw_1xk")
+    assert simulate(full, fuse, "paper").total_cycles == 56 * 2 * 67 == 7_504
+
+
+@pytest.mark.parametrize("network, cycles", [
+    ("mobilenet_v1", 2_521_760), ("mobilenet_v2", 2_961_936), ("mnasnet_b1", 2_735_928),
+    ("mobilenet_v3_small", 693_549), ("mobilenet_v3_large", 2_003_753)])
+def test_paper_baseline_cycles_at_64x64(network, cycles):
+    assert simulate(nos.zoo.get(network, "baseline"), Hardware(fuse=False), "paper").total_cycles == cycles
+
+
+def test_paper_era_uses_true_division_on_stride_two_layers():
+    # stem of MobileNet-V2: 226 padded, 3x3, stride 2 -> E = F = 112.5, P = 12656.25
+    stem = _mobilenet_v2_layer("baseline", "stem")
+    released = simulate(stem, Hardware(fuse=False), "paper").total_cycles
+    era = simulate(stem, Hardware(fuse=False), "paper_era").total_cycles
+    assert released == 196 * (27 + 64 + 32 - 1)  # 12544 = 196 full row folds, M = 32 columns
+    # 197 full row folds and a fractional remainder of 48.25 rows
+    assert era == int(np.ceil(197 * (27 + 64 + 32 - 1) + (27 + 48.25 + 32 - 1)))
+
+
+def test_paper_era_counts_fuse_column_folds_on_the_unpadded_width():
+    layer = _mobilenet_v2_layer("fuse_half", "blocks.0.dw_1xk")  # W = 112, W_pad = 114
+    hw = Hardware(rows=16, cols=16)
+    # released: ceil(1792/16) = 112 row folds x ceil(114/16) = 8 col folds x (16 + 3)
+    assert simulate(layer, hw, "paper").total_cycles == 112 * 8 * 19
+    assert simulate(layer, hw, "paper_era").total_cycles == 112 * 7 * 19
+
+
+def test_paper_speedups_reproduce_the_published_table():
+    published = {("mobilenet_v2", "fuse_half"): 7.23, ("mnasnet_b1", "fuse_full"): 5.06,
+                 ("mobilenet_v3_large", "fuse_half_50"): 1.83, ("mobilenet_v1", "fuse_half"): 6.76}
+    for (network, variant), value in published.items():
+        base = simulate(nos.zoo.get(network, "baseline"), Hardware(fuse=False), "paper_era").total_cycles
+        fused = simulate(nos.zoo.get(network, variant), Hardware(), "paper_era").total_cycles
+        assert int(base / fused * 100) / 100 == value  # the published table truncates

@@ -1,0 +1,103 @@
+"""simulate(): input kinds, one row per arch / per config, result fields, memory model, errors."""
+import json
+
+import numpy as np
+import pytest
+
+import nos
+from nos.sim import Hardware, LayerTable, simulate
+
+V2 = nos.zoo.get("mobilenet_v2", "baseline")
+V2_HALF = nos.zoo.get("mobilenet_v2", "fuse_half")
+CONFIGS = [Hardware(), Hardware(rows=32, cols=8, dataflow="ws", clock_mhz=500), Hardware(dataflow="is", fuse=False)]
+
+
+def test_one_arch_one_config_gives_scalars_and_layer_arrays():
+    r = simulate(V2_HALF, Hardware())
+    assert isinstance(r.total_cycles, int) and r.total_cycles == int(r.layer_cycles.sum())
+    assert r.layer_cycles.dtype == np.int64 and r.layer_cycles.shape == (len(r.table),)
+    assert r.latency_ms == pytest.approx(r.total_cycles / 1e6)
+    assert 0 < r.utilization < 1 and r.utilization == pytest.approx(V2_HALF.macs() / (r.total_cycles * 64 * 64))
+    assert np.all((r.layer_utilization > 0) & (r.layer_utilization <= 1))
+    assert sum(r.breakdown().values()) == r.total_cycles
+    assert set(r.breakdown()) == {"conv", "pointwise", "linear", "dw_1xk", "dw_kx1"}
+    for field in ("sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes", "dram_ifmap_reads"):
+        assert getattr(r, field).shape == (len(r.table),) and np.all(getattr(r, field) > 0)
+
+
+def test_a_list_of_archs_and_a_list_of_configs_match_single_runs():
+    archs = [V2, V2_HALF, nos.zoo.get("mobilenet_v3_small", "fuse_full_50")]
+    both = simulate(archs, CONFIGS)
+    assert both.total_cycles.shape == (3, 3) and both.layer_cycles.shape == (3, len(both.table))
+    per_arch = simulate(archs, CONFIGS[1])
+    per_config = simulate(archs[2], CONFIGS)
+    assert per_arch.total_cycles.shape == (3,) and per_config.total_cycles.shape == (3,)
+    for i, hw in enumerate(CONFIGS):
+        for j, arch in enumerate(archs):
+            single = simulate(arch, hw)
+            assert both.total_cycles[i, j] == single.total_cycles
+            assert both.latency_ms[i, j] == pytest.approx(single.latency_ms)
+            assert both.roofline_cycles[i, j] == single.roofline_cycles
+            assert both.utilization[i, j] == pytest.approx(single.utilization)
+            assert both.breakdown()["pointwise"][i, j] == single.breakdown()["pointwise"]
+        assert per_config.total_cycles[i] == simulate(archs[2], hw).total_cycles
+    assert per_arch.total_cycles.tolist() == [simulate(a, CONFIGS[1]).total_cycles for a in archs]
+
+
+def test_module_table_and_arch_inputs_agree():
+    hw = Hardware(rows=16, cols=16)
+    by_arch = simulate(V2_HALF, hw, input_size=96)
+    by_module = simulate(nos.build(V2_HALF), hw, input_size=96)
+    by_table = simulate(LayerTable.from_arch(V2_HALF, 96), hw)
+    assert by_arch.total_cycles == by_module.total_cycles == by_table.total_cycles
+    assert np.array_equal(by_arch.sram_ofmap_writes, by_module.sram_ofmap_writes)
+
+
+def test_hardware_batch_scales_pixels():
+    one, four = simulate(V2, Hardware(fuse=False)), simulate(V2, Hardware(fuse=False, batch=4))
+    assert four.total_cycles > 3 * one.total_cycles
+    assert four.layer_macs.sum() == 4 * V2.macs()
+    assert four.dram_filter_reads.sum() == one.dram_filter_reads.sum()  # weights fit: read once
+    assert four.dram_ifmap_reads.sum() == 4 * one.dram_ifmap_reads.sum()
+
+
+def test_memory_model_fits_refetch_and_bandwidth():
+    layer = LayerTable.from_records([dict(ifmap_h=16, ifmap_w=16, filter_h=3, filter_w=3, channels=64,
+                                          num_filters=256, stride=1, groups=1)])
+    big = simulate(layer, Hardware())
+    ifmap_words, filter_words, ofmap_words = 64 * 16 * 16, 256 * 64 * 9, 256 * 14 * 14
+    assert (big.dram_ifmap_reads[0], big.dram_filter_reads[0], big.dram_ofmap_writes[0]) == (
+        ifmap_words, filter_words, ofmap_words)
+    assert big.memory_cycles == -(-(ifmap_words + filter_words + ofmap_words) // 10)
+    # 1 KiB SRAMs: the ifmap (16 KiB) is re-read once per filter fold (256 / 64 = 4 in os)
+    small = simulate(layer, Hardware(ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1))
+    assert small.dram_ifmap_reads[0] == 4 * ifmap_words
+    assert small.dram_filter_reads[0] == -(-196 // 64) * filter_words
+    assert small.dram_ofmap_writes[0] == ofmap_words
+    fast = simulate(layer, Hardware(dram_words_per_cycle=1e9))
+    assert fast.memory_cycles == 1 and fast.roofline_cycles == fast.total_cycles
+    slow = simulate(layer, Hardware(dram_words_per_cycle=0.5))
+    assert slow.roofline_cycles == slow.memory_cycles > slow.total_cycles
+    assert slow.roofline_latency_ms == pytest.approx(slow.roofline_cycles / 1e6)
+
+
+def test_summary_and_layer_records_are_json_ready():
+    r = simulate(V2_HALF, Hardware())
+    summary = json.loads(json.dumps(r.summary()))
+    assert summary["total_cycles"] == r.total_cycles and summary["macs"] == V2_HALF.macs()
+    records = json.loads(json.dumps(r.layer_records()))
+    assert len(records) == len(r.table) and records[1]["kind"] == "dw_1xk"
+    assert [rec["cycles"] for rec in records] == r.layer_cycles.tolist()
+    with pytest.raises(ValueError, match="one network on one hardware config"):
+        simulate([V2, V2_HALF], Hardware()).summary()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="model: unknown model 'exact' \\(allowed: scalesim, paper, paper_era\\)"):
+        simulate(V2, Hardware(), model="exact")
+    with pytest.raises(TypeError, match="hardware: expected a nos.sim.Hardware"):
+        simulate(V2, [])
+    with pytest.raises(TypeError, match="x: expected an Arch"):
+        simulate("mobilenet_v2", Hardware())
+    with pytest.raises(TypeError, match="x: expected an Arch"):
+        simulate([V2, "x"], Hardware())
