@@ -17,6 +17,15 @@ from nos.proxies.scores import naswot
 RES = 16  # small inputs keep the suite fast; the tiny net still has 2x2 maps at the end
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny nets gain nothing from a second thread and lose much on a busy, shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny() -> Arch:
     """Every operator and activation kind in five blocks."""
