@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import optuna
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from nos.arch import Arch
@@ -44,21 +46,26 @@ def make_storage(url: str | None, journal: str | Path | None = None) -> optuna.s
     ``journal:<path>`` for a journal file, or (``url`` None) the journal file ``journal``.
 
     RDB storages get a heartbeat, so a trial whose worker died is marked failed and retried
-    once by the next worker. Errors name ``storage.url`` and say why the storage is unusable.
+    once by the next worker (Optuna's RetryHeartbeatStaleTrialCallback). Errors name ``storage.url`` and say why the storage is unusable.
     """
     if url is None or str(url).startswith("journal:"):
         path = Path(str(url)[len("journal:"):] if url else journal)
         if not path.parent.is_dir():
             raise ValueError(f"storage.path: folder {str(path.parent)!r} does not exist")
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-    try:
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=10, grace_period=30,
-            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
-            engine_kwargs=_engine_options(url))
-    except Exception as err:  # sqlalchemy raises many kinds; all mean "unusable storage"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"storage.url: cannot open {url!r}: {first}") from None
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=10, grace_period=30,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+                engine_kwargs=_engine_options(url))
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # workers starting together on an empty database race to create its tables
+            time.sleep(0.5 * (attempt + 1))
+        except Exception as err:  # sqlalchemy raises many kinds; all mean "unusable storage"
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"storage.url: cannot open {url!r}: {first}") from None
+    raise ValueError(f"storage.url: cannot open {url!r}: its tables could not be created")
 
 
 def _engine_options(url: str) -> dict[str, Any]:
@@ -138,6 +145,7 @@ class Objective:
         trial.set_user_attr("worker", WORKER)
         arch = self.space.to_arch(self.space.suggest(trial))
         key = arch_key(arch)
+        trial.set_user_attr("arch_key", key)  # the architecture is decided: a crash from here on retries it
         attrs = self._lookup(trial.study, key)
         if attrs is None:
             attrs = {**self.evaluator(arch).as_attrs(), "arch": arch.to_json(indent=None), "arch_key": key}

@@ -1,0 +1,111 @@
+"""Many workers on one study (journal file, PostgreSQL) and recovery from a killed worker."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nos.search.pareto import pareto_mask
+from nos.search.study import make_storage
+from postgres import server_bin, temporary_postgres
+
+WORKER = ["proxy=params", "hardware.rows=16", "hardware.cols=16", "search.report_every=5"]
+
+
+def start_worker(run_dir: Path, *overrides: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "nos.cli.search", *WORKER, *overrides, f"hydra.run.dir={run_dir}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_all(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+
+
+def check_study(study: optuna.Study, run_dirs: list[Path], expected: int) -> None:
+    trials = study.get_trials(deepcopy=False)
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers)) == expected
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == expected
+    # the Pareto set written by the last worker to finish equals the one recomputed from all trials
+    last = max(run_dirs, key=lambda d: (d / "pareto.json").stat().st_mtime)
+    written = {m["trial"] for m in json.loads((last / "pareto.json").read_text())}
+    unique, seen = [], set()
+    for t in sorted(complete, key=lambda t: t.number):
+        if t.user_attrs["arch_key"] not in seen:
+            seen.add(t.user_attrs["arch_key"])
+            unique.append(t)
+    mask = pareto_mask([t.user_attrs["proxy"] for t in unique], [t.user_attrs["latency_cycles"] for t in unique])
+    assert written == {t.number for t, keep in zip(unique, mask) if keep}
+
+
+def test_four_workers_share_one_journal_file(tmp_path):
+    journal = tmp_path / "shared.journal"
+    dirs = [tmp_path / f"w{i}" for i in range(4)]
+    procs = [start_worker(d, "study_name=shared", f"storage.path={journal}", "search.n_trials=6", f"seed={i}")
+             for i, d in enumerate(dirs)]
+    wait_all(procs)
+    study = optuna.load_study(study_name="shared", storage=make_storage(None, journal))
+    check_study(study, dirs, 24)
+
+
+def test_three_workers_share_one_postgresql_study(tmp_path):
+    if server_bin() is None:
+        pytest.skip("PostgreSQL server binaries are not installed and `make test` could not install them")
+    with temporary_postgres() as url:
+        dirs = [tmp_path / f"w{i}" for i in range(3)]
+        procs = [start_worker(d, "storage=rdb", f"storage.url={url}", "study_name=pg", "search.n_trials=10", f"seed={i}")
+                 for i, d in enumerate(dirs)]
+        wait_all(procs)
+        study = optuna.load_study(study_name="pg", storage=url)
+        check_study(study, dirs, 30)
+
+
+def running_trial_of(journal: Path, pid: int) -> int | None:
+    study = optuna.load_study(study_name="crash", storage=make_storage(None, journal))
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("worker", "").endswith(f":{pid}") and "arch_key" in t.user_attrs:
+            return t.number
+    return None
+
+
+def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_retried(tmp_path):
+    journal = tmp_path / "crash.journal"
+    common = ["study_name=crash", f"storage.path={journal}", "proxy=synflow"]
+    victim = start_worker(tmp_path / "a", *common, "search.n_trials=200")
+    killed, deadline = None, time.time() + 300
+    while killed is None and time.time() < deadline:
+        time.sleep(0.05)
+        if journal.exists():
+            number = running_trial_of(journal, victim.pid)
+            study = optuna.load_study(study_name="crash", storage=make_storage(None, journal))
+            done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            if number is not None and done >= 3:
+                os.kill(victim.pid, signal.SIGKILL)
+                killed = number
+    victim.communicate(timeout=60)
+    assert killed is not None, "the worker never ran a trial"
+    before = optuna.load_study(study_name="crash", storage=make_storage(None, journal)).get_trials(deepcopy=False)
+    completed_before = {t.number for t in before if t.state == TrialState.COMPLETE}
+    params_of_killed = next(t.params for t in before if t.number == killed)
+    json.loads((tmp_path / "a" / "pareto.json").read_text())  # never truncated
+
+    restart = start_worker(tmp_path / "b", *common, "search.n_trials=3")
+    wait_all([restart])
+    after = optuna.load_study(study_name="crash", storage=make_storage(None, journal)).get_trials(deepcopy=False)
+    numbers = [t.number for t in after]
+    assert len(numbers) == len(set(numbers))
+    states = {t.number: t.state for t in after}
+    assert states[killed] == TrialState.FAIL
+    assert completed_before <= {n for n, s in states.items() if s == TrialState.COMPLETE}
+    retries = [t for t in after if t.user_attrs.get("retry_of") == killed]
+    assert len(retries) == 1 and retries[0].params == params_of_killed and retries[0].state == TrialState.COMPLETE
+    assert sum(s == TrialState.COMPLETE for s in states.values()) == len(completed_before) + 3
