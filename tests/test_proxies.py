@@ -161,9 +161,11 @@ def test_channel_mismatch_is_reported(tiny):
         score(dataclasses.replace(tiny, in_channels=1), "params", data="synthetic")
 
 
-def test_zen_needs_a_global_pool():
+def test_scores_say_what_a_module_lacks():
     with pytest.raises(ValueError, match="zen.*AdaptiveAvgPool2d"):
         score(nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 10)), "zen", data="synthetic", resolution=4)
+    with pytest.raises(ValueError, match="naswot.*no ReLU"):
+        score(nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 10)), "naswot", data="synthetic", resolution=4)
 
 
 # ------------------------------------------------------------------------------ data sets
