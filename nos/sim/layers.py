@@ -18,7 +18,6 @@ Three constructors:
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import networkx as nx
@@ -97,12 +96,31 @@ def _arch_layer_rows(layers: Sequence[Layer]) -> tuple[np.ndarray, tuple[str, ..
     return rows, tuple(layer.name for layer in called)
 
 
-@lru_cache(maxsize=65536)
-def _block_rows(index: int, block: Block, cin: int, h: int, w: int) -> tuple[np.ndarray, tuple[str, ...], int, int]:
-    """Cached rows, names and output (h, w) of one block."""
-    layers = block_layers(index, block, cin, h, w)
+# Rows are cached per (stem | block | head, its input shape) as transposed (columns, n) arrays,
+# so a table of many archs is one np.concatenate along axis 1 and a zero-copy transpose. The
+# key holds the spec's field values (a tuple hashes and compares in C, a dataclass in Python).
+_ROWS: dict[tuple, tuple[np.ndarray, tuple[str, ...], int]] = {}
+_ROWS_LIMIT = 1 << 16
+
+
+def clear_row_cache() -> None:
+    """Forget every cached stem/block/head row (benchmarks measure cold starts with it)."""
+    _ROWS.clear()
+    block_layers.cache_clear()
+
+
+def _store(key: tuple, layers: Sequence[Layer], out_h: int) -> tuple[np.ndarray, tuple[str, ...], int]:
+    if len(_ROWS) >= _ROWS_LIMIT:
+        _ROWS.clear()
     rows, names = _arch_layer_rows(layers)
-    return rows, names, layers[-1].out_h, layers[-1].out_w
+    _ROWS[key] = (np.ascontiguousarray(rows.T), names, out_h)
+    return _ROWS[key]
+
+
+def _block_rows(key: tuple, index: int, block: Block, cin: int, h: int) -> tuple[np.ndarray, tuple[str, ...], int]:
+    """Rows (transposed), names and output height of one block on a ``cin`` x h x h input."""
+    layers = block_layers(index, block, cin, h, h)
+    return _store(key, layers, layers[-1].out_h)
 
 
 # Stem and head rows come from Arch.layers itself (the shape rules live in nos.arch only), run
@@ -111,21 +129,18 @@ def _identity_block(channels: int) -> Block:
     return Block("full", 1, 1, channels, channels, "relu", expand=False)
 
 
-@lru_cache(maxsize=4096)
-def _stem_rows(stem: Stem, in_channels: int, size: int) -> tuple[np.ndarray, tuple[str, ...], int, int]:
-    """Cached rows, names and output (h, w) of the stem on an ``in_channels`` x ``size``^2 input."""
+def _stem_rows(key: tuple, stem: Stem, in_channels: int, size: int) -> tuple[np.ndarray, tuple[str, ...], int]:
+    """Rows (transposed), names and output height of the stem on an ``in_channels`` x size^2 input."""
     probe = Arch(stem=stem, blocks=(_identity_block(stem.out),), in_channels=in_channels, input_size=size)
     layer = probe.layers()[0]
-    rows, names = _arch_layer_rows([layer])
-    return rows, names, layer.out_h, layer.out_w
+    return _store(key, [layer], layer.out_h)
 
 
-@lru_cache(maxsize=4096)
-def _head_rows(head: Head, cin: int, size: int, num_classes: int) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Cached rows and names of the head on a ``cin`` x ``size``^2 feature map (archs are square)."""
+def _head_rows(key: tuple, head: Head, cin: int, size: int, num_classes: int) -> tuple[np.ndarray, tuple[str, ...], int]:
+    """Rows (transposed) and names of the head on a ``cin`` x size^2 feature map (archs are square)."""
     probe = Arch(stem=Stem(cin, 1, 1, "relu"), blocks=(_identity_block(cin),), head=head,
                  num_classes=num_classes, input_size=size)
-    return _arch_layer_rows([layer for layer in probe.layers() if layer.block < 0 and layer.role != "stem"])
+    return _store(key, [layer for layer in probe.layers() if layer.block < 0 and layer.role != "stem"], 1)
 
 
 class LayerTable:
@@ -220,25 +235,29 @@ class LayerTable:
         parts: list[np.ndarray] = []
         names: list[tuple[str, ...]] = []
         counts = np.zeros(len(archs) + 1, dtype=np.int64)
+        cached = _ROWS.get
         for i, a in enumerate(archs):
             if not isinstance(a, Arch):
                 raise TypeError(f"arch[{i}]: expected a nos.Arch, got {type(a).__name__}")
             size = a.input_size if input_size is None else input_size
-            rows, own, h, _ = _stem_rows(a.stem, a.in_channels, size)
+            key = ("stem", tuple(a.stem.__dict__.values()), a.in_channels, size)
+            rows, own, h = cached(key) or _stem_rows(key, a.stem, a.in_channels, size)
             parts.append(rows)
             names.append(own)
-            n, cin = len(rows), a.stem.out
+            n, cin = rows.shape[1], a.stem.out
             for index, block in enumerate(a.blocks):
-                rows, own, h, _ = _block_rows(index, block, cin, h, h)
+                key = ("block", index, tuple(block.__dict__.values()), cin, h)
+                rows, own, h = cached(key) or _block_rows(key, index, block, cin, h)
                 parts.append(rows)
                 names.append(own)
-                n += len(rows)
+                n += rows.shape[1]
                 cin = block.out
-            rows, own = _head_rows(a.head, cin, h, a.num_classes)
+            key = ("head", tuple(a.head.__dict__.values()), cin, h, a.num_classes)
+            rows, own, _ = cached(key) or _head_rows(key, a.head, cin, h, a.num_classes)
             parts.append(rows)
             names.append(own)
-            counts[i + 1] = n + len(rows)
-        return cls(np.concatenate(parts), names, np.cumsum(counts), nested_names=True)
+            counts[i + 1] = n + rows.shape[1]
+        return cls(np.concatenate(parts, axis=1).T, names, np.cumsum(counts), nested_names=True)
 
     @classmethod
     def from_records(cls, records: Sequence[dict[str, Any]]) -> LayerTable:
