@@ -5,15 +5,18 @@ from the ``mobilenet_v2`` operator space (every block picks dw / full / fuse_hal
 fuse_full). Ground truth: validation accuracy on ``digits`` after short training of the
 width-scaled network (``--width``) at 32x32 for ``--epochs``, for ``--seeds`` seeds; the
 mean over seeds is the target and the seed-to-seed Kendall tau is the noise floor.
-Ground-truth runs are cached in ``proxy_calibration_groundtruth.csv`` and resumed.
+Ground-truth runs and scores are cached (``proxy_calibration_groundtruth.csv``,
+``proxy_calibration_scores.csv``) and resumed; ``--phase truth --reverse`` in a second
+process shares the training from the other end of the work list.
 
 Each proxy scores the full-width architecture exactly as the search calls it
 (``score(arch, name, data="digits", seed=0)``), and is compared with the ground truth by
 Kendall tau, Spearman rho and top-10 % precision; its cost is the median wall time per
-architecture. The throughput table times each proxy on MobileNetV2 at 32x32 with 2 threads.
+architecture. The throughput table times each proxy on MobileNetV2 at 32x32 with 1 and 2
+torch threads.
 
 Writes ``experiments/results/proxy_calibration.md`` and ``proxy_calibration.csv``.
-Usage: ``python experiments/proxy_calibration.py [--archs 60] [--seeds 3] [--epochs 4]``.
+Usage: ``python experiments/proxy_calibration.py [--archs 60] [--seeds 3] [--epochs 4] [--phase all]``.
 """
 from __future__ import annotations
 
@@ -192,13 +195,12 @@ def report(archs: list[Arch], accuracy: np.ndarray, values: dict[str, np.ndarray
     seeds = len(accuracy)
     pairs = list(itertools.combinations(range(seeds), 2))
     noise = [stats.kendalltau(accuracy[i], accuracy[j]).statistic for i, j in pairs]
-    # a single seed against the mean of the others: the best tau a perfect proxy could expect from one run
     rows = {name: agreement(v, truth) for name, v in values.items()}
     zero_cost = [n for n in NAMES if n not in ("params", "flops")]
     best3 = sorted(zero_cost, key=lambda n: -rows[n][0])[:3]
     ensembles = {f"ensemble of all {len(zero_cost)} zero-cost scores": zero_cost,
                  f"ensemble {' + '.join(best3)} (chosen after seeing the table)": best3,
-                 "ensemble params + best zero-cost": ["params", best3[0]]}
+                 f"ensemble params + {best3[0]}": ["params", best3[0]]}
     for label, members in ensembles.items():
         rows[label] = agreement(rank_ensemble({n: values[n] for n in members}), truth)
         costs[label] = sum(costs[n] for n in members)
@@ -208,13 +210,15 @@ def report(archs: list[Arch], accuracy: np.ndarray, values: dict[str, np.ndarray
     best_zero_cost = max(zero_cost, key=lambda n: rows[n][0])
     beats = rows[best_zero_cost][0] > rows["params"][0]
 
+    counts = {op: np.array([sum(b.op == op for b in a.blocks) for a in archs]) for op in OPERATORS}
+    by_op = {op: stats.spearmanr(c, truth).statistic for op, c in counts.items()}
     with open(RESULTS / "proxy_calibration.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["arch", *(f"n_{op}" for op in OPERATORS), *(f"acc_seed{s}" for s in range(seeds)),
                          "acc_mean", *NAMES])
         for i, arch in enumerate(archs):
-            ops = [sum(b.op == op for b in arch.blocks) for op in OPERATORS]
-            writer.writerow([arch.name, *ops, *(f"{a:.4f}" for a in accuracy[:, i]), f"{truth[i]:.4f}",
+            writer.writerow([arch.name, *(counts[op][i] for op in OPERATORS), *(f"{a:.4f}" for a in accuracy[:, i]),
+                             f"{truth[i]:.4f}",
                              *(repr(float(values[n][i])) for n in NAMES)])
 
     tau, rho, top = rows[default]
@@ -263,6 +267,13 @@ def report(archs: list[Arch], accuracy: np.ndarray, values: dict[str, np.ndarray
         "|---|---:|---:|",
     ]
     lines += [f"| {n} | {speed[1][n]:.3f} | {speed[2][n]:.3f} |" for n in NAMES]
+    lines += [
+        "",
+        "## What the ground truth says about the operators",
+        "",
+        "Spearman rho between the number of blocks using an operator and the mean accuracy: "
+        + ", ".join(f"`{op}` {_fmt(r)}" for op, r in by_op.items()) + ".",
+    ]
     verdict = (f"The best zero-cost score, `{best_zero_cost}` (tau {rows[best_zero_cost][0]:.3f}), beats the "
                f"parameter count (tau {rows['params'][0]:.3f})." if beats else
                f"No zero-cost score beats the parameter count: the best, `{best_zero_cost}`, reaches tau "
