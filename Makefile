@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test clean
+.PHONY: install postgres run test clean
 
 install: $(STAMP)
 
@@ -20,7 +20,14 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 run: install
 	$(VENV)/bin/nos-search
 
-test: install
+# A PostgreSQL server for the multi-worker test: Debian's package when it is missing
+# (the test starts its own throwaway cluster; it is skipped, saying why, without a server).
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "make: PostgreSQL could not be installed; the PostgreSQL test will be skipped"
+
+test: install postgres
 	$(PY) -m pytest
 
 clean:

@@ -109,3 +109,14 @@ def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_retried(tmp_pa
     retries = [t for t in after if t.user_attrs.get("retry_of") == killed]
     assert len(retries) == 1 and retries[0].params == params_of_killed and retries[0].state == TrialState.COMPLETE
     assert sum(s == TrialState.COMPLETE for s in states.values()) == len(completed_before) + 3
+
+
+def test_joblib_launcher_runs_workers_of_one_study_in_parallel(tmp_path):
+    journal = tmp_path / "big.journal"
+    proc = subprocess.run([sys.executable, "-m", "nos.cli.search", "-m", "hydra/launcher=joblib",
+                           "hydra.launcher.n_jobs=2", "seed=0,1", "study_name=big", f"storage.path={journal}",
+                           "search.n_trials=4", *WORKER, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name="big", storage=make_storage(None, journal))
+    check_study(study, [tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"], 8)
