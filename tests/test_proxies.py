@@ -57,6 +57,7 @@ def test_params_and_flops_match_the_arch_arithmetic(tiny):
     ten = dataclasses.replace(tiny, num_classes=10)
     assert score(tiny, "params", data="synthetic") == ten.params()
     assert score(tiny, "flops", data="synthetic", resolution=RES) == ten.macs(RES)
+    assert score(tiny, "flops", data=load("synthetic", resolution=8)) == ten.macs(8)  # a Dataset keeps its own
     assert tiny.input_size == 224  # scoring never changes the deployment resolution
 
 

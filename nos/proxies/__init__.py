@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from nos.arch import Arch
-from nos.proxies.data import DATASETS, DEFAULT_RESOLUTION, Dataset, load
+from nos.proxies.data import DATASETS, Dataset, load
 from nos.proxies.ensemble import rank_ensemble
 from nos.proxies.scores import SCORES
 from nos.proxies.train import Budget, HalvingResult, materialize, successive_halving, train_accuracy
@@ -26,7 +26,7 @@ __all__ = ["DATASETS", "DEFAULT", "NAMES", "Budget", "Dataset", "HalvingResult",
 
 
 def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "digits", seed: int = 0,
-          resolution: int = DEFAULT_RESOLUTION, batch_size: int = DEFAULT_BATCH_SIZE, root: str | None = None) -> float:
+          resolution: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE, root: str | None = None) -> float:
     """Zero-cost score ``name`` (one of :data:`NAMES`) of a network; higher = predicted better.
 
     An :class:`Arch` is built with the data set's class count (its ``input_size`` is left
@@ -40,7 +40,7 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
         name: the score.
         data: a data set name (``digits``, ``synthetic``, ``cifar10``) or a :class:`Dataset`.
         seed: random seed.
-        resolution: input side length in pixels.
+        resolution: input side length in pixels; None: a Dataset's own, else 32.
         batch_size: images per minibatch.
         root: the local CIFAR-10 folder (``data="cifar10"`` only).
     """

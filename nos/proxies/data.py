@@ -168,13 +168,16 @@ def _cifar10(root: str) -> Dataset:
                  torch.from_numpy(va_x), torch.from_numpy(va_y), 10)
 
 
-def load(data: str | Dataset = "digits", resolution: int = DEFAULT_RESOLUTION, root: str | None = None) -> Dataset:
+def load(data: str | Dataset = "digits", resolution: int | None = None, root: str | None = None) -> Dataset:
     """The data set ``data`` (a name in :data:`DATASETS` or a :class:`Dataset`) at ``resolution``.
 
-    ``root`` is the local CIFAR-10 folder, required for ``cifar10`` and unused otherwise.
+    ``resolution`` None keeps a :class:`Dataset`'s own and gives a named one
+    :data:`DEFAULT_RESOLUTION`. ``root`` is the local CIFAR-10 folder, required for
+    ``cifar10`` and unused otherwise.
     """
     if isinstance(data, Dataset):
-        return data.at(resolution)
+        return data if resolution is None else data.at(resolution)
+    resolution = DEFAULT_RESOLUTION if resolution is None else resolution
     _check_resolution(resolution)
     if data == "digits":
         dataset = _digits()
