@@ -91,7 +91,8 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
 
 
 def index_rows(out_dir: str | Path) -> list[dict[str, object]]:
-    """One row (:data:`INDEX_COLUMNS`) per export folder in ``out_dir``, by folder name."""
+    """One row (:data:`INDEX_COLUMNS`) per export folder in ``out_dir``, by study, trial number
+    and folder name."""
     rows = []
     for arch_json in sorted(Path(out_dir).glob("[!.]*/arch.json")):
         try:
@@ -110,7 +111,8 @@ def index_rows(out_dir: str | Path) -> list[dict[str, object]]:
             "feasible": search.get("feasible"), "pareto": search.get("pareto"),
             "weights": (record.get("weights") or {}).get("init"), "files": " ".join(record.get("files", ())),
         })
-    return rows
+    return sorted(rows, key=lambda r: (str(r["study_name"] or ""), r["trial"] if isinstance(r["trial"], int) else -1,
+                                       str(r["folder"])))
 
 
 def write_index(out_dir: str | Path) -> Path:

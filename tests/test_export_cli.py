@@ -1,0 +1,81 @@
+"""nos-export end to end: a short nos-search, then its Pareto set and one trial with a
+checkpoint exported by the Hydra app; errors exit 2 with one line and write nothing."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nos import sim
+from nos.arch import Arch
+from nos.export import load
+from test_export import check_model_py, check_onnx, check_pt2, make_run, randomized_state, reference
+
+
+def nos_export(*overrides):
+    return subprocess.run([sys.executable, "-m", "nos.cli.export", *overrides], capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def search_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("search") / "run"
+    proc = subprocess.run([sys.executable, "-m", "nos.cli.search", "search.n_trials=4", "proxy=params",
+                           "hardware.rows=16", "hardware.cols=16", f"hydra.run.dir={out}"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_cli_exports_the_pareto_set_of_a_search(search_run, tmp_path):
+    out = tmp_path / "exports"
+    proc = nos_export(f"run_dir={search_run}", f"out_dir={out}", "onnx=false")
+    assert proc.returncode == 0, proc.stderr
+    pareto = {m["trial"]: m for m in json.loads((search_run / "pareto.json").read_text())}
+    index = list(csv.DictReader(open(out / "index.csv")))
+    assert [int(row["trial"]) for row in index] == sorted(pareto)
+    for row in index:
+        folder = out / row["folder"]
+        assert str(folder) in proc.stdout
+        record = json.loads((folder / "arch.json").read_text())
+        member = pareto[record["search"]["trial"]]
+        arch = Arch.from_dict(record["arch"])
+        assert arch == Arch.from_dict(member["arch"]) and record["params"] == arch.params() == member["params"]
+        # re-simulating the exported spec on the recorded hardware gives the recorded cycles
+        cycles = sim.simulate(arch, sim.Hardware(**record["hardware"])).total_cycles
+        assert cycles == record["latency"]["cycles"] == member["latency_cycles"] == int(row["latency_cycles"])
+        assert record["proxy"]["score"] == member["proxy"] and record["search"]["space"] == "mobilenet_v2"
+        assert sorted(record["files"]) == ["README.md", "arch.json", "model.pt2", "model.py"]
+
+
+def test_cli_exports_one_trial_with_a_checkpoint_in_every_format(search_run, tmp_path):
+    trial = json.loads((search_run / "pareto.json").read_text())[0]["trial"]
+    arch = Arch.from_json(next(r["arch"] for r in csv.DictReader(open(search_run / "trials.csv"))
+                               if int(r["trial"]) == trial))
+    state = randomized_state(arch, seed=3)
+    torch.save(state, tmp_path / "trained.pt")
+    out = tmp_path / "exports"
+    proc = nos_export(f"run_dir={search_run}", f"out_dir={out}", "select=trial", f"trial={trial}",
+                      f"checkpoint={tmp_path / 'trained.pt'}")
+    assert proc.returncode == 0, proc.stderr
+    folder = out / f"nos-trial{trial}"
+    exports = {"searched": (arch, state, folder)}
+    check_model_py(exports, tmp_path)
+    check_pt2(exports)
+    check_onnx(exports)
+    loaded = load(folder)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in reference(arch, state).state_dict().items())
+
+
+def test_cli_errors_exit_2_with_one_line_and_write_nothing(tmp_path):
+    out = tmp_path / "exports"
+    proc = nos_export(f"run_dir={tmp_path / 'nowhere'}", f"out_dir={out}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"nos-export: run_dir: {tmp_path / 'nowhere'} is not a directory"
+    run = make_run(tmp_path / "run", proxies=[0.5, 0.9])
+    proc = nos_export(f"run_dir={run}", f"out_dir={out}", "select=trial", "trial=[1,42]")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "nos-export: trial: no trial 42 in study 'demo' (trials 0 to 1)"
+    assert not out.exists()
