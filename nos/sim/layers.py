@@ -61,7 +61,7 @@ def classify(linear: np.ndarray, filter_h: np.ndarray, filter_w: np.ndarray, cha
 
 
 def layer_rows(linear, ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, groups, batch,
-          pad_h, pad_w) -> np.ndarray:
+               pad_h, pad_w) -> np.ndarray:
     """An (n, len(COLUMNS)) int64 matrix from per-layer sequences; output sizes (floor rule),
     kind and MACs (batch x E x F x filters x channels/groups x R x S) are derived."""
     cols = [np.asarray(c, dtype=np.int64).reshape(-1) for c in
@@ -87,13 +87,9 @@ def _arch_layer_rows(layers: Sequence[Layer]) -> tuple[np.ndarray, tuple[str, ..
     called = [layer for layer in layers if layer.called]
     if not called:
         return np.zeros((0, len(COLUMNS)), dtype=np.int64), ()
-    rows = layer_rows([layer.kind == "linear" for layer in called],
-                 [layer.in_h + 2 * layer.pad_h for layer in called], [layer.in_w + 2 * layer.pad_w for layer in called],
-                 [layer.kh for layer in called], [layer.kw for layer in called], [layer.cin for layer in called],
-                 [layer.cout for layer in called], [layer.stride for layer in called],
-                 [layer.groups for layer in called], [1] * len(called),
-                 [layer.pad_h for layer in called], [layer.pad_w for layer in called])
-    return rows, tuple(layer.name for layer in called)
+    fields = [(x.kind == "linear", x.in_h + 2 * x.pad_h, x.in_w + 2 * x.pad_w, x.kh, x.kw, x.cin, x.cout, x.stride,
+               x.groups, 1, x.pad_h, x.pad_w) for x in called]
+    return layer_rows(*zip(*fields)), tuple(layer.name for layer in called)
 
 
 # Rows are cached per (stem | block | head, its input shape) as transposed (columns, n) arrays,

@@ -63,7 +63,7 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None) ->
     graph_module.train(was_training)
 
     modules = dict(graph_module.named_modules())
-    columns: dict[str, list[int]] = {k: [] for k in ("linear", "ih", "iw", "fh", "fw", "c", "m", "s", "g", "ph", "pw")}
+    fields: list[tuple[int, ...]] = []  # layer_rows arguments, one tuple per layer
     names: list[str] = []
     unsupported: list[str] = []
     graph = nx.DiGraph()
@@ -82,17 +82,15 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None) ->
                     unsupported.append(f"{node.target} (Conv2d with {problem})")
                     continue
                 ph, pw = _padding(layer)
-                values = (0, in_shape[2] + 2 * ph, in_shape[3] + 2 * pw, *layer.kernel_size, layer.in_channels,
-                          layer.out_channels, layer.stride[0], layer.groups, ph, pw)
+                fields.append((0, in_shape[2] + 2 * ph, in_shape[3] + 2 * pw, *layer.kernel_size, layer.in_channels,
+                               layer.out_channels, layer.stride[0], layer.groups, 1, ph, pw))
             elif isinstance(layer, nn.Linear):
                 positions = math.prod(in_shape[1:-1])
-                values = (1, 1, positions, 1, 1, layer.in_features, layer.out_features, 1, 1, 0, 0)
+                fields.append((1, 1, positions, 1, 1, layer.in_features, layer.out_features, 1, 1, 1, 0, 0))
             else:
                 if any(True for _ in layer.parameters(recurse=False)) and not isinstance(layer, _FREE_WITH_WEIGHTS):
                     unsupported.append(f"{node.target} ({type(layer).__name__})")
                 continue
-            for key, value in zip(columns, values):
-                columns[key].append(int(value))
             names.append(str(node.target))
         elif (node.op == "call_function" and node.target in _UNSUPPORTED_FUNCTIONS) or (
                 node.op == "call_method" and node.target in _UNSUPPORTED_METHODS):
@@ -102,8 +100,5 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None) ->
                          + ", ".join(unsupported))
     if not names:
         raise ValueError(f"module: {type(module).__name__} has no Conv2d or Linear layer to simulate")
-    c = columns
-    data = layer_rows(c["linear"], c["ih"], c["iw"], c["fh"], c["fw"], c["c"], c["m"], c["s"], c["g"],
-                      [1] * len(names), c["ph"], c["pw"])
-    return data, names, graph
+    return layer_rows(*zip(*fields)), names, graph
 
