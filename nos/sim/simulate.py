@@ -1,7 +1,7 @@
 """``simulate``: cycles, utilization, SRAM/DRAM traffic and latency of networks on arrays.
 
 One vectorized pass over every layer of every network and every hardware config: layer
-columns are shaped (1, layers), hardware fields (configs, 1), results (configs, layers).
+columns are shaped (layers,), hardware fields (configs, 1), results (configs, layers).
 Results are computed when first read, so a search that reads only ``total_cycles`` pays
 only for the cycle model.
 """
@@ -18,7 +18,7 @@ from nos.arch import Arch
 from nos.sim.fuse import rowbroadcast
 from nos.sim.gemm import Refetch, SramAccesses, refetch, scalesim_cycles, scalesim_sram
 from nos.sim.hardware import DATAFLOWS, Hardware
-from nos.sim.layers import KIND, KINDS, LayerTable
+from nos.sim.layers import KINDS, LayerTable
 from nos.sim.memory import DramTraffic, dram_traffic, memory_cycles
 from nos.sim.paper import paper_cycles
 
