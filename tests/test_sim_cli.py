@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import nos
+import nos.export
 from nos.sim import Hardware, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,15 @@ def test_json_output_with_overrides_and_an_exported_arch(tmp_path):
     assert len(data["per_layer"]) == len(simulate(arch, hardware).table)
 
 
+def test_an_export_folder_record(tmp_path):
+    arch = nos.zoo.get("mobilenet_v3_small", "fuse_half")
+    (tmp_path / "arch.json").write_text(json.dumps({"schema": nos.export.SCHEMA, "name": arch.name,
+                                                    "arch": arch.to_dict()}))
+    out = _run(f"arch={tmp_path}", "output=json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["total_cycles"] == simulate(arch, Hardware()).total_cycles
+
+
 def test_layer_records_and_hardware_group(tmp_path):
     path = tmp_path / "layers.json"
     path.write_text(json.dumps([dict(ifmap_h=16, ifmap_w=16, filter_h=3, filter_w=3, channels=8, num_filters=8,
@@ -52,7 +62,7 @@ def test_layer_records_and_hardware_group(tmp_path):
 @pytest.mark.parametrize("overrides, message", [
     (["hardware.rows=0"], "nos-sim: hardware.rows: must be a positive integer, got 0"),
     (["output=xml"], "nos-sim: output: unknown output 'xml' (allowed: table, json)"),
-    (["arch=/nonexistent/arch.json"], "nos-sim: arch: cannot read /nonexistent/arch.json"),
+    (["arch=/nonexistent/arch.json"], "nos-sim: path: /nonexistent/arch.json does not exist"),
 ])
 def test_bad_input_exits_2_with_one_line(overrides, message):
     out = _run(*overrides)

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from nos import zoo
 from nos.arch import Arch
 from nos.cli.common import CONF_DIR, fail, plain, run_app
+from nos.export import read_record
 from nos.sim import Hardware, LayerTable, SimResult, simulate
 
 OUTPUTS = ("table", "json")
@@ -36,7 +37,7 @@ def _workload(cfg: DictConfig) -> tuple[str, Arch | LayerTable]:
     if cfg.records is not None:
         return Path(cfg.records).stem, LayerTable.from_records(_read_json(cfg.records, "records"))
     if cfg.arch is not None:
-        arch = Arch.from_dict(_read_json(cfg.arch, "arch"))
+        arch = Arch.from_dict(read_record(cfg.arch)["arch"])  # a nos-export arch.json or a plain Arch JSON
         return arch.name, arch
     return f"{cfg.network}/{cfg.variant}", zoo.get(cfg.network, cfg.variant)
 
