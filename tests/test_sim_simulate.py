@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nos
 from nos.sim import Hardware, LayerTable, simulate
@@ -101,3 +103,37 @@ def test_bad_arguments():
         simulate("mobilenet_v2", Hardware())
     with pytest.raises(TypeError, match="x: expected an Arch"):
         simulate([V2, "x"], Hardware())
+
+
+_sizes = st.integers(1, 20)
+
+
+@st.composite
+def _records(draw):
+    kernel_h, kernel_w = draw(st.sampled_from([(1, 1), (3, 3), (1, 3), (3, 1), (5, 5), (1, 5)]))
+    groups = draw(st.integers(1, 4))
+    depthwise = draw(st.booleans())
+    channels = groups * (1 if depthwise else draw(st.integers(1, 3)))
+    filters = channels if depthwise else groups * draw(st.integers(1, 3))
+    return dict(ifmap_h=draw(st.integers(kernel_h, 20)), ifmap_w=draw(st.integers(kernel_w, 20)), filter_h=kernel_h,
+                filter_w=kernel_w, channels=channels, num_filters=filters, stride=draw(st.integers(1, 3)),
+                groups=groups)
+
+
+_hardware = st.builds(Hardware, rows=_sizes, cols=_sizes, dataflow=st.sampled_from(("os", "ws", "is")),
+                      fuse=st.booleans(), batch=st.integers(1, 3), ifmap_sram_kb=st.integers(1, 2))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(_records(), min_size=1, max_size=6), st.lists(_hardware, min_size=1, max_size=3),
+       st.sampled_from(("scalesim", "paper", "paper_era")))
+def test_vectorized_pass_equals_one_layer_one_config_at_a_time(records, configs, model):
+    table = LayerTable.from_records(records)
+    batched = simulate(table, configs, model)
+    for i, hw in enumerate(configs):
+        for j, record in enumerate(records):
+            one = simulate(LayerTable.from_records([record]), hw, model)
+            assert batched.layer_cycles[i, j] == one.total_cycles
+            assert batched.sram_filter_reads[i, j] == one.sram_filter_reads[0]
+            assert batched.dram_ifmap_reads[i, j] == one.dram_ifmap_reads[0]
+            assert batched.layer_memory_cycles[i, j] == one.memory_cycles
