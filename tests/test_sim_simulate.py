@@ -103,6 +103,8 @@ def test_bad_arguments():
         simulate("mobilenet_v2", Hardware())
     with pytest.raises(TypeError, match="x: expected an Arch"):
         simulate([V2, "x"], Hardware())
+    with pytest.raises(ValueError, match="input_size: a LayerTable already has its shapes"):
+        simulate(LayerTable.from_arch(V2), Hardware(), input_size=96)
 
 
 _sizes = st.integers(1, 20)

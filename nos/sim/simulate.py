@@ -285,6 +285,8 @@ class SimResult:
 
 def _as_table(x: Any, input_size: int | None) -> tuple[LayerTable, bool]:
     if isinstance(x, LayerTable):
+        if input_size is not None:
+            raise ValueError("input_size: a LayerTable already has its shapes; give input_size with an Arch or module")
         return x, x.num_networks == 1
     if isinstance(x, Arch):
         return LayerTable.from_arch(x, input_size), True
