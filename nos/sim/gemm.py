@@ -14,7 +14,7 @@ is        K             P             M           T + 2 A_r + A_c - 2
 
 ``folds = ceil(rows_dim / A_r) * ceil(cols_dim / A_c)``; a layer takes
 ``folds * cycles_per_fold - 1`` cycles (SCALE-Sim reports the index of the last output
-write). All functions broadcast: layer arrays shaped (1, L) against hardware arrays shaped
+write). All functions broadcast: layer arrays shaped (L,) against hardware arrays shaped
 (H, 1) give (H, L) results in one pass.
 """
 from __future__ import annotations
