@@ -45,6 +45,11 @@ class _HardwareColumns:
         self.sram_words = tuple(col(words) for words in zip(*(h.sram_words() for h in configs)))
 
 
+def _per_layer(counts: str, field: str, doc: str) -> property:
+    """A SimResult property: per-layer ``field`` of the cached ``counts`` (an SRAM or DRAM tuple)."""
+    return property(lambda self: self._layers(getattr(getattr(self, counts), field)), doc=doc)
+
+
 class SimResult:
     """What :func:`simulate` returns.
 
@@ -183,35 +188,13 @@ class SimResult:
         area = self._hw.rows * self._hw.cols
         return self._squeeze(self._sums(self._macs) / (self._sums(self._compute_cycles) * area))
 
-    @property
-    def sram_ifmap_reads(self) -> np.ndarray:
-        """SRAM ifmap reads per layer (words)."""
-        return self._layers(self._sram.ifmap_reads)
-
-    @property
-    def sram_filter_reads(self) -> np.ndarray:
-        """SRAM filter reads per layer (words)."""
-        return self._layers(self._sram.filter_reads)
-
-    @property
-    def sram_ofmap_writes(self) -> np.ndarray:
-        """SRAM ofmap writes per layer (words)."""
-        return self._layers(self._sram.ofmap_writes)
-
-    @property
-    def dram_ifmap_reads(self) -> np.ndarray:
-        """DRAM ifmap reads per layer (words, :mod:`nos.sim.memory` model)."""
-        return self._layers(self._dram.ifmap_reads)
-
-    @property
-    def dram_filter_reads(self) -> np.ndarray:
-        """DRAM filter reads per layer (words)."""
-        return self._layers(self._dram.filter_reads)
-
-    @property
-    def dram_ofmap_writes(self) -> np.ndarray:
-        """DRAM ofmap writes per layer (words)."""
-        return self._layers(self._dram.ofmap_writes)
+    # per-layer traffic (words); SRAM from the scalesim mapping, DRAM from nos.sim.memory
+    sram_ifmap_reads = _per_layer("_sram", "ifmap_reads", "SRAM ifmap reads per layer (words).")
+    sram_filter_reads = _per_layer("_sram", "filter_reads", "SRAM filter reads per layer (words).")
+    sram_ofmap_writes = _per_layer("_sram", "ofmap_writes", "SRAM ofmap writes per layer (words).")
+    dram_ifmap_reads = _per_layer("_dram", "ifmap_reads", "DRAM ifmap reads per layer (words).")
+    dram_filter_reads = _per_layer("_dram", "filter_reads", "DRAM filter reads per layer (words).")
+    dram_ofmap_writes = _per_layer("_dram", "ofmap_writes", "DRAM ofmap writes per layer (words).")
 
     @property
     def total_dram_words(self) -> Any:
