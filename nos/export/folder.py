@@ -105,8 +105,10 @@ def _record(arch: Arch, run: SearchRun | None, candidate: Candidate | None, weig
     search = None
     if run is not None and candidate is not None:
         search = {"source": run.source, "study_name": run.study_name, "storage": run.storage,
-                  "trial": candidate.trial, "space": settings.get("space"), "seed": settings.get("seed"),
-                  "feasible": candidate.feasible, "pareto": candidate.pareto, "constraints": candidate.constraints}
+                  "trial": candidate.trial, "feasible": candidate.feasible, "pareto": candidate.pareto,
+                  "constraints": candidate.constraints,
+                  **{key: settings.get(key) for key in ("space", "space_options", "objective", "budgets", "sampler",
+                                                        "seed")}}
     return {
         "schema": SCHEMA,
         "name": arch.name,
