@@ -292,7 +292,7 @@ def test_selection_by_trial_fastest_above_and_best_under(run):
     r = read_run(run)
     by = {c.trial: c for c in r.candidates}
     assert sorted(by) == [0, 1, 2, 4, 5, 6] and r.trial_states[3] == "FAIL"
-    assert [c.trial for c in select(r, "trial", trials=[4, 0, 4])] == [4, 0]
+    assert [c.trial for c in select(r, "trial", trial=[4, 0, 4])] == [4, 0]
     feasible = [c for c in r.candidates if c.trial != 5]
     # fastest with proxy >= 0.6, computed by brute force over the feasible trials
     above = min((c for c in feasible if c.proxy >= 0.6), key=lambda c: c.latency_cycles)
@@ -305,14 +305,16 @@ def test_selection_by_trial_fastest_above_and_best_under(run):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"select": "trial", "trials": 42}, "trial: no trial 42 in study 'demo' \\(trials 0 to 6\\)"),
-    ({"select": "trial", "trials": 3}, "trial: trial 3 is FAIL"),
+    ({"select": "trial", "trial": 42}, "trial: no trial 42 in study 'demo' \\(trials 0 to 6\\)"),
+    ({"select": "trial", "trial": 3}, "trial: trial 3 is FAIL"),
     ({"select": "trial"}, "trial: expected a trial number"),
     ({"select": "fastest_above", "min_proxy": 0.99}, "min_proxy: no feasible trial has proxy >= 0.99"),
     ({"select": "best_under", "max_latency_cycles": 1}, "max_latency_cycles: no feasible trial is as fast"),
     ({"select": "best_under"}, "give exactly one"),
     ({"select": "newest"}, "select: unknown value 'newest' \\(allowed: pareto, trial, fastest_above, best_under\\)"),
     ({"checkpoint": "w.pt"}, "checkpoint: fits one architecture, but the selection has 3 trials"),
+    ({"trial": 1}, "trial: not used when select is pareto \\(set select=trial\\)"),
+    ({"select": "trial", "trial": 1, "max_latency_ms": 1.0}, "max_latency_ms: not used when select is trial"),
 ])
 def test_bad_selections_raise_and_write_nothing(run, tmp_path, options, message):
     with pytest.raises(ExportError, match=message):
@@ -368,10 +370,10 @@ def test_storage_gives_the_same_candidates_as_the_run_files(run, tmp_path):
 
 def test_reexport_replaces_folders_and_the_index_lists_all(run, tmp_path):
     out = tmp_path / "exports"
-    export(run, out, select="trial", trials=[0, 2], onnx=False)
+    export(run, out, select="trial", trial=[0, 2], onnx=False)
     (out / "demo-trial0" / "stale.txt").write_text("old")
     export(run, out, select="fastest_above", min_proxy=0.85, onnx=False)
-    export(run, out, select="trial", trials=0, onnx=False)
+    export(run, out, select="trial", trial=0, onnx=False)
     assert not (out / "demo-trial0" / "stale.txt").exists()
     index = list(csv.DictReader(open(out / "index.csv")))
     assert [row["folder"] for row in index] == ["demo-trial0", "demo-trial1", "demo-trial2"]
@@ -383,11 +385,11 @@ def test_reexport_replaces_folders_and_the_index_lists_all(run, tmp_path):
 
 def test_a_failure_during_export_leaves_earlier_exports_and_index_untouched(run, tmp_path):
     out = tmp_path / "exports"
-    export(run, out, select="trial", trials=1, onnx=False)
+    export(run, out, select="trial", trial=1, onnx=False)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     bad = tmp_path / "bad.pt"
     torch.save({"classifier.weight": torch.zeros(1)}, bad)
     with pytest.raises(ExportError, match="checkpoint"):
-        export(run, out, select="trial", trials=1, checkpoint=bad, onnx=False)
+        export(run, out, select="trial", trial=1, checkpoint=bad, onnx=False)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before

@@ -16,7 +16,7 @@ from nos.export import export
 def _export(cfg: DictConfig) -> None:
     try:
         folders = export(cfg.run_dir, cfg.out_dir, storage=cfg.storage, study_name=cfg.study_name,
-                         select=cfg.select, trials=plain(cfg.trial), min_proxy=cfg.min_proxy,
+                         select=cfg.select, trial=plain(cfg.trial), min_proxy=cfg.min_proxy,
                          max_latency_ms=cfg.max_latency_ms, max_latency_cycles=cfg.max_latency_cycles,
                          checkpoint=cfg.checkpoint, onnx=cfg.onnx, seed=cfg.seed)
     except ValueError as err:

@@ -41,7 +41,7 @@ def _open_run(run_dir: str | Path | None, storage: str | None, study_name: str |
 
 
 def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *, storage: str | None = None,
-           study_name: str | None = None, select: str = "pareto", trials: int | list[int] | None = None,
+           study_name: str | None = None, select: str = "pareto", trial: int | list[int] | None = None,
            min_proxy: float | None = None, max_latency_ms: float | None = None,
            max_latency_cycles: int | None = None, checkpoint: str | Path | None = None,
            onnx: bool | None = None, seed: int = 0) -> list[Path]:
@@ -51,7 +51,7 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
         run_dir: a ``nos-search`` run directory; or give ``storage`` (an Optuna storage URL
             or ``journal:<path>``) and ``study_name`` instead.
         out_dir: the folder that holds the exports and the index.
-        select: ``pareto`` (default, the whole Pareto set), ``trial`` (``trials``: one
+        select: ``pareto`` (default, the whole Pareto set), ``trial`` (``trial``: one
             number or a list), ``fastest_above`` (``min_proxy``) or ``best_under``
             (``max_latency_ms`` or ``max_latency_cycles``); see :func:`nos.export.runs.select`.
         checkpoint: a state dict to export instead of fresh weights (one trial only).
@@ -63,7 +63,7 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
     input, with nothing written.
     """
     run = _open_run(run_dir, storage, study_name)
-    chosen = runs.select(run, select, trials=trials, min_proxy=min_proxy, max_latency_ms=max_latency_ms,
+    chosen = runs.select(run, select, trial=trial, min_proxy=min_proxy, max_latency_ms=max_latency_ms,
                     max_latency_cycles=max_latency_cycles)
     if checkpoint is not None and len(chosen) != 1:
         raise ExportError(f"checkpoint: fits one architecture, but the selection has {len(chosen)} trials "

@@ -17,6 +17,8 @@ from typing import Any
 from nos.arch import Arch, ArchError
 
 SELECTIONS = ("pareto", "trial", "fastest_above", "best_under")
+_OPTIONS = {"pareto": (), "trial": ("trial",), "fastest_above": ("min_proxy",),
+            "best_under": ("max_latency_ms", "max_latency_cycles")}  # the options each selection uses
 _OBJECTIVES = ("proxy", "latency_cycles", "latency_ms", "params", "macs")
 
 
@@ -208,23 +210,29 @@ def read_study(storage: str, study_name: str) -> SearchRun:
     return SearchRun(storage, study_name, storage, {}, candidates, {r.trial: r.state for r in recs})
 
 
-def select(run: SearchRun, how: str = "pareto", *, trials: int | list[int] | None = None,
+def select(run: SearchRun, how: str = "pareto", *, trial: int | list[int] | None = None,
            min_proxy: float | None = None, max_latency_ms: float | None = None,
            max_latency_cycles: int | None = None) -> list[Candidate]:
     """The candidates to export.
 
     Args:
-        how: ``pareto`` (the whole Pareto set), ``trial`` (the trial numbers ``trials``),
+        how: ``pareto`` (the whole Pareto set), ``trial`` (the trial number(s) ``trial``),
             ``fastest_above`` (the lowest-latency feasible trial with proxy >= ``min_proxy``)
             or ``best_under`` (the best-proxy feasible trial with latency <=
             ``max_latency_ms`` milliseconds or ``max_latency_cycles`` cycles).
 
     Ties go to the better other objective, then to the lower trial number. Raises
-    :class:`ExportError` when the selection is empty or names a trial that is missing or
-    did not complete.
+    :class:`ExportError` when the selection is empty, names a trial that is missing or did
+    not complete, or an option is given that ``how`` does not use.
     """
     if how not in SELECTIONS:
         raise ExportError(f"select: unknown value {how!r} (allowed: {', '.join(SELECTIONS)})")
+    options = {"trial": trial, "min_proxy": min_proxy, "max_latency_ms": max_latency_ms,
+               "max_latency_cycles": max_latency_cycles}
+    for name, value in options.items():
+        if value is not None and name not in _OPTIONS[how]:
+            raise ExportError(f"{name}: not used when select is {how}"
+                              f" (set select={next(h for h, names in _OPTIONS.items() if name in names)})")
     if not run.candidates:
         raise ExportError(f"study {run.study_name!r} in {run.source} has no completed trials")
     feasible = [c for c in run.candidates if c.feasible and math.isfinite(c.proxy)]
@@ -234,7 +242,7 @@ def select(run: SearchRun, how: str = "pareto", *, trials: int | list[int] | Non
             raise ExportError(f"study {run.study_name!r} in {run.source} has an empty Pareto set")
         return chosen
     if how == "trial":
-        return _by_number(run, trials)
+        return _by_number(run, trial)
     if how == "fastest_above":
         if min_proxy is None:
             raise ExportError("min_proxy: required when select is fastest_above")
@@ -259,10 +267,10 @@ def select(run: SearchRun, how: str = "pareto", *, trials: int | list[int] | Non
     return [max(under, key=lambda c: (c.proxy, -c.latency_cycles, -c.trial))]
 
 
-def _by_number(run: SearchRun, trials: int | list[int] | None) -> list[Candidate]:
-    numbers = [trials] if isinstance(trials, int) else list(trials or [])
+def _by_number(run: SearchRun, trial: int | list[int] | None) -> list[Candidate]:
+    numbers = [trial] if isinstance(trial, int) else list(trial) if isinstance(trial, (list, tuple)) else []
     if not numbers or any(isinstance(n, bool) or not isinstance(n, int) for n in numbers):
-        raise ExportError(f"trial: expected a trial number or a list of them, got {trials!r}")
+        raise ExportError(f"trial: expected a trial number or a list of them, got {trial!r}")
     by_number = {c.trial: c for c in run.candidates}
     chosen = []
     for n in dict.fromkeys(numbers):
