@@ -8,7 +8,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from nos.cli.common import CONF_DIR, fail, plain, run_app
+from nos.cli.common import CONF_DIR, fail, run_app
 from nos.export import export
 
 
@@ -16,7 +16,7 @@ from nos.export import export
 def _export(cfg: DictConfig) -> None:
     try:
         folders = export(cfg.run_dir, cfg.out_dir, storage=cfg.storage, study_name=cfg.study_name,
-                         select=cfg.select, trial=plain(cfg.trial), min_proxy=cfg.min_proxy,
+                         select=cfg.select, trial=cfg.trial, min_proxy=cfg.min_proxy,
                          max_latency_ms=cfg.max_latency_ms, max_latency_cycles=cfg.max_latency_cycles,
                          checkpoint=cfg.checkpoint, onnx=cfg.onnx, seed=cfg.seed)
     except ValueError as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,7 +269,7 @@ def select(run: SearchRun, how: str = "pareto", *, trial: int | list[int] | None
 
 
 def _by_number(run: SearchRun, trial: int | list[int] | None) -> list[Candidate]:
-    numbers = [trial] if isinstance(trial, int) else list(trial) if isinstance(trial, (list, tuple)) else []
+    numbers = [trial] if isinstance(trial, int) else list(trial) if isinstance(trial, Sequence) else []
     if not numbers or any(isinstance(n, bool) or not isinstance(n, int) for n in numbers):
         raise ExportError(f"trial: expected a trial number or a list of them, got {trial!r}")
     by_number = {c.trial: c for c in run.candidates}
