@@ -340,6 +340,15 @@ def test_unreadable_run_directories_raise_clear_errors(tmp_path):
     assert not (tmp_path / "exports").exists()
 
 
+def test_recorded_numbers_that_do_not_match_the_arch_are_refused(run, tmp_path):
+    members = json.loads((run / "pareto.json").read_text())
+    members[0]["params"] += 1
+    (run / "pareto.json").write_text(json.dumps(members))
+    with pytest.raises(ExportError, match="trial 0: recorded params .* differ from its arch's"):
+        export(run, tmp_path / "exports", onnx=False)
+    assert not (tmp_path / "exports").exists()
+
+
 def test_empty_study_raises(tmp_path):
     empty = make_run(tmp_path / "run", proxies=[0.0, 0.0], failed=[0, 1])
     with pytest.raises(ExportError, match="study 'demo' in .* has no completed trials"):

@@ -86,7 +86,7 @@ def _import_file(path: Path) -> Any:
 
 def _check_model_py(path: Path, net: nn.Module, example: torch.Tensor) -> None:
     """Raise unless ``model.py``'s network takes ``net``'s state dict and gives its output."""
-    standalone = _import_file(path).build(num_classes=net.classifier.out_features).eval()
+    standalone = _import_file(path).build().eval()
     standalone.load_state_dict(net.state_dict())
     with torch.no_grad():
         diff = (standalone(example) - net(example)).abs().max().item()
@@ -214,6 +214,9 @@ def stage_export(staging: Path, name: str, arch: Arch, *, run: SearchRun | None 
         raise ExportError("onnx: true needs the onnx and onnxscript packages (pip install 'nos[onnx]')")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ExportError(f"seed: expected an integer, got {seed!r}")
+    if candidate is not None and (candidate.params, candidate.macs) != (arch.params(), arch.macs()):
+        raise ExportError(f"trial {candidate.trial}: recorded params {candidate.params} and MACs {candidate.macs} "
+                          f"differ from its arch's {arch.params()} and {arch.macs()}; the run does not match the spec")
     folder = staging / name
     folder.mkdir()
     _write_into(folder, arch, run, candidate, checkpoint, onnx, seed)
