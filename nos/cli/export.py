@@ -5,6 +5,8 @@ Bad input exits 2 with one line on stderr and nothing written.
 """
 from __future__ import annotations
 
+import logging
+
 import hydra
 from omegaconf import DictConfig
 
@@ -27,6 +29,7 @@ def _export(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes
     run_app(_export)
 
 
