@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from nos.search.pareto import pareto_mask
 from nos.search.study import make_storage
@@ -97,6 +98,9 @@ def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_retried(tmp_pa
     completed_before = {t.number for t in before if t.state == TrialState.COMPLETE}
     params_of_killed = next(t.params for t in before if t.number == killed)
     json.loads((tmp_path / "a" / "pareto.json").read_text())  # never truncated
+    events = EventAccumulator(str(tmp_path / "a" / "tb"))
+    events.Reload()  # append-only, CRC-framed: the records written before the kill read back
+    assert len(events.Scalars("trial/latency_ms")) >= 1
 
     restart = start_worker(tmp_path / "b", *common, "search.n_trials=3")
     wait_all([restart])
