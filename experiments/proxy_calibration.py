@@ -3,7 +3,7 @@
 Population: the zoo's five MobileNetV2 variants plus ``--archs`` genomes sampled uniformly
 from the ``mobilenet_v2`` operator space (every block picks dw / full / fuse_half /
 fuse_full). Ground truth: validation accuracy on ``digits`` after short training of the
-width-scaled network (``--width``) at 32x32 for ``--epochs``, for ``--seeds`` seeds; the
+width-scaled network (``--width``) at 32x32 for ``--epochs``, for each of ``--seeds``; the
 mean over seeds is the target and the seed-to-seed Kendall tau is the noise floor.
 Ground-truth runs and scores are cached (``proxy_calibration_groundtruth.csv``,
 ``proxy_calibration_scores.csv``) and resumed; ``--phase truth --reverse`` in a second
@@ -16,7 +16,7 @@ architecture. The throughput table times each proxy on MobileNetV2 at 32x32 with
 torch threads.
 
 Writes ``experiments/results/proxy_calibration.md`` and ``proxy_calibration.csv``.
-Usage: ``python experiments/proxy_calibration.py [--archs 60] [--seeds 3] [--epochs 4] [--phase all]``.
+Usage: ``python experiments/proxy_calibration.py [--archs 60] [--seeds 0 1 2] [--epochs 4] [--phase all]``.
 """
 from __future__ import annotations
 
@@ -90,13 +90,13 @@ def _appender(path: Path, fields: tuple[str, ...]):
         yield Flushing()
 
 
-def ground_truth(archs: list[Arch], seeds: int, budget: Budget, reverse: bool = False) -> np.ndarray:
+def ground_truth(archs: list[Arch], seeds: list[int], budget: Budget, reverse: bool = False) -> np.ndarray:
     """Accuracy matrix (seeds x archs), trained seed-major so an early stop keeps whole seeds.
 
     The cache is re-read before every run, so two processes (one with ``reverse``) can share
     the work list from both ends; at most the run where they meet is done twice.
     """
-    work = list(itertools.product(range(seeds), archs))
+    work = list(itertools.product(seeds, archs))
     with _appender(TRUTH_CSV, TRUTH_FIELDS) as writer:
         for seed, arch in reversed(work) if reverse else work:
             if (arch.name, str(seed)) not in _read_cache(TRUTH_CSV, ("arch", "seed")):
@@ -109,7 +109,7 @@ def ground_truth(archs: list[Arch], seeds: int, budget: Budget, reverse: bool = 
     missing = [(a.name, s) for s, a in work if (a.name, str(s)) not in done]
     if missing:
         raise RuntimeError(f"ground truth: {len(missing)} runs missing, e.g. {missing[0]}")
-    return np.array([[float(done[a.name, str(s)]["accuracy"]) for a in archs] for s in range(seeds)])
+    return np.array([[float(done[a.name, str(s)]["accuracy"]) for a in archs] for s in seeds])
 
 
 def top_precision(predicted: np.ndarray, truth: np.ndarray, fraction: float = 0.1) -> float:
@@ -118,10 +118,21 @@ def top_precision(predicted: np.ndarray, truth: np.ndarray, fraction: float = 0.
     return len(set(np.argsort(-predicted)[:k]) & set(np.argsort(-truth)[:k])) / k
 
 
-def agreement(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
-    """(Kendall tau, Spearman rho, top-10 % precision) of ``predicted`` against ``truth``."""
+def tau_interval(predicted: np.ndarray, truth: np.ndarray, resamples: int = 1000) -> tuple[float, float]:
+    """90 % bootstrap interval of Kendall tau (architectures resampled with replacement, fixed seed)."""
+    rng = np.random.default_rng(0)
+    taus = []
+    for _ in range(resamples):
+        pick = rng.integers(len(truth), size=len(truth))
+        taus.append(stats.kendalltau(predicted[pick], truth[pick]).statistic)
+    low, high = np.nanpercentile(taus, [5, 95])
+    return float(low), float(high)
+
+
+def agreement(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, tuple[float, float]]:
+    """(Kendall tau, Spearman rho, top-10 % precision, tau's 90 % interval) of ``predicted`` against ``truth``."""
     return (stats.kendalltau(predicted, truth).statistic, stats.spearmanr(predicted, truth).statistic,
-            top_precision(predicted, truth))
+            top_precision(predicted, truth), tau_interval(predicted, truth))
 
 
 def proxy_table(archs: list[Arch]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -163,7 +174,7 @@ def throughput(threads: int, repeats: int = 5) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archs", type=int, default=60, help="sampled architectures (besides the 5 zoo variants)")
-    parser.add_argument("--seeds", type=int, default=3, help="training seeds per architecture")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     parser.add_argument("--epochs", type=float, default=4.0, help="ground-truth training epochs")
     parser.add_argument("--width", type=float, default=0.5, help="width multiplier for ground-truth training")
     parser.add_argument("--reverse", action="store_true",
@@ -181,19 +192,18 @@ def main() -> None:
     if args.phase in ("all", "truth"):
         accuracy = ground_truth(archs, args.seeds, budget, args.reverse)
     if args.phase == "all":
-        report(archs, accuracy, values, costs, {t: throughput(t) for t in (1, 2)}, budget)
+        report(archs, args.seeds, accuracy, values, costs, {t: throughput(t) for t in (1, 2)}, budget)
 
 
 def _fmt(x: float) -> str:
     return f"{x:+.3f}"
 
 
-def report(archs: list[Arch], accuracy: np.ndarray, values: dict[str, np.ndarray], costs: dict[str, float],
-           speed: dict[int, dict[str, float]], budget: Budget) -> None:
+def report(archs: list[Arch], seeds: list[int], accuracy: np.ndarray, values: dict[str, np.ndarray],
+           costs: dict[str, float], speed: dict[int, dict[str, float]], budget: Budget) -> None:
     """Write the CSV of raw numbers and the Markdown summary; print the chosen default."""
     truth = accuracy.mean(axis=0)
-    seeds = len(accuracy)
-    pairs = list(itertools.combinations(range(seeds), 2))
+    pairs = list(itertools.combinations(range(len(seeds)), 2))
     noise = [stats.kendalltau(accuracy[i], accuracy[j]).statistic for i, j in pairs]
     rows = {name: agreement(v, truth) for name, v in values.items()}
     zero_cost = [n for n in NAMES if n not in ("params", "flops")]
@@ -214,14 +224,14 @@ def report(archs: list[Arch], accuracy: np.ndarray, values: dict[str, np.ndarray
     by_op = {op: stats.spearmanr(c, truth).statistic for op, c in counts.items()}
     with open(RESULTS / "proxy_calibration.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["arch", *(f"n_{op}" for op in OPERATORS), *(f"acc_seed{s}" for s in range(seeds)),
+        writer.writerow(["arch", *(f"n_{op}" for op in OPERATORS), *(f"acc_seed{s}" for s in seeds),
                          "acc_mean", *NAMES])
         for i, arch in enumerate(archs):
             writer.writerow([arch.name, *(counts[op][i] for op in OPERATORS), *(f"{a:.4f}" for a in accuracy[:, i]),
                              f"{truth[i]:.4f}",
                              *(repr(float(values[n][i])) for n in NAMES)])
 
-    tau, rho, top = rows[default]
+    tau, rho = rows[default][:2]
     lines = [
         f"**Default proxy: `{default}`** — Kendall tau {tau:.3f} (Spearman rho {rho:.3f}) against short-training "
         f"accuracy on digits over {len(archs)} MobileNetV2-style architectures; the seed-to-seed noise floor of "
@@ -240,7 +250,8 @@ def report(archs: list[Arch], accuracy: np.ndarray, values: dict[str, np.ndarray
         f"- Ground truth: validation accuracy on `digits` (1,437 train / 360 val) after {budget.epochs:g} epochs "
         f"of SGD (batch {budget.batch_size}, lr {budget.lr}, cosine, {budget.warmup:.0%} warm-up, wd "
         f"{budget.weight_decay}) of the width-{budget.width} network at {budget.resolution}x{budget.resolution}; "
-        f"mean over {seeds} seeds. Accuracy range {truth.min():.3f} .. {truth.max():.3f} (mean {truth.mean():.3f}).",
+        f"mean over seeds {', '.join(map(str, seeds))}. Accuracy range {truth.min():.3f} .. {truth.max():.3f} "
+        f"(mean {truth.mean():.3f}).",
         f"- Noise floor: Kendall tau between two seeds' accuracies: "
         f"{', '.join(f'{t:.3f}' for t in noise)} (mean {statistics.mean(noise):.3f}). A proxy cannot be "
         "expected to agree with one training run better than another run does; the mean over seeds is less noisy.",
@@ -249,16 +260,17 @@ def report(archs: list[Arch], accuracy: np.ndarray, values: dict[str, np.ndarray
         "",
         "## Agreement with training (higher is better)",
         "",
-        "| proxy | Kendall tau | Spearman rho | top-10 % precision | cost per arch (s, 1 thread) |",
-        "|---|---:|---:|---:|---:|",
+        "| proxy | Kendall tau | tau 90 % interval | Spearman rho | top-10 % precision | cost per arch (s, 1 thread) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name in sorted(rows, key=lambda n: -rows[n][0]):
-        t, r, p = rows[name]
-        lines.append(f"| {name} | {_fmt(t)} | {_fmt(r)} | {p:.2f} | {costs[name]:.3f} |")
+        t, r, p, (low, high) = rows[name]
+        lines.append(f"| {name} | {_fmt(t)} | {_fmt(low)} .. {_fmt(high)} | {_fmt(r)} | {p:.2f} | {costs[name]:.3f} |")
     lines += [
         "",
         f"Top-10 % precision: share of the {math.ceil(0.1 * len(archs))} most accurate architectures that the "
-        "proxy also puts in its top 10 %. Costs are medians over the population (sampled networks are "
+        "proxy also puts in its top 10 %. The tau interval is a bootstrap over architectures (1,000 resamples): "
+        "where intervals overlap, the ranking of two proxies is not settled by this population. Costs are medians over the population (sampled networks are "
         "MobileNetV2-sized).",
         "",
         "## Throughput on MobileNetV2 (full width, 32x32, batch 64; median of 5 calls)",
