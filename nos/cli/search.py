@@ -21,7 +21,7 @@ def config_from(cfg: DictConfig) -> SearchConfig:
         sampler=cfg.sampler.name, sampler_options=plain(cfg.sampler.options) or {},
         storage_url=cfg.storage.url, storage_path=cfg.storage.path, study_name=cfg.study_name, seed=cfg.seed,
         n_trials=cfg.search.n_trials, timeout=cfg.search.timeout, objective=cfg.search.objective,
-        latency_unit=cfg.search.latency_unit, reward_target_ms=cfg.search.reward_target_ms,
+        latency_unit=cfg.search.latency_unit, latency_model=cfg.search.latency_model, reward_target_ms=cfg.search.reward_target_ms,
         reward_w=cfg.search.reward_w, report_every=cfg.search.report_every,
         seed_references=cfg.search.seed_references, budgets=plain(cfg.constraints))
 

@@ -42,6 +42,7 @@ class SearchConfig:
     timeout: float | None = None
     objective: str = "pareto"
     latency_unit: str = "ms"
+    latency_model: str = "compute"
     reward_target_ms: float | None = None
     reward_w: float = -0.07
     report_every: int = 10
@@ -80,7 +81,8 @@ class Search:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.space = get_space(config.space, **config.space_options)
         self.hardware = sim.Hardware.from_dict(config.hardware)
-        self.evaluator = Evaluator(self.hardware, config.proxy, config.data, config.seed, Budgets(**config.budgets))
+        self.evaluator = Evaluator(self.hardware, config.proxy, config.data, config.seed, Budgets(**config.budgets),
+                                   config.latency_model)
         self.objective = Objective(self.space, self.evaluator, config.objective, config.latency_unit,
                                    config.reward_target_ms, config.reward_w)
         sampler = make_sampler(config.sampler, config.seed, **config.sampler_options)
@@ -126,7 +128,7 @@ class Search:
                 "storage": c.storage_url or f"journal:{(self.run_dir / c.storage_path).resolve()}",
                 "space": c.space, "space_options": c.space_options, "hardware": asdict(self.hardware),
                 "proxy": {"name": c.proxy, "data": c.data}, "seed": c.seed, "sampler": c.sampler,
-                "objective": c.objective, "budgets": c.budgets, "input_size": self.space.base.input_size,
+                "objective": c.objective, "latency_model": c.latency_model, "budgets": c.budgets, "input_size": self.space.base.input_size,
                 "hv_reference": {"proxy": self.hv_reference[0], "latency_ms": self.hv_reference[1]},
                 "references": {k: asdict(v) for k, v in self.references.items()}}
 

@@ -11,6 +11,7 @@ from nos import proxies, sim
 from nos.arch import Arch
 
 SKIPPED = float("-inf")  # the proxy value recorded for an infeasible candidate
+LATENCY_MODELS = ("compute", "roofline")
 
 
 @dataclass(frozen=True)
@@ -68,17 +69,24 @@ class Evaluator:
         data: data set name for the proxy.
         seed: proxy seed; the recorded score equals ``nos.proxies.score(arch, proxy, data=data, seed=seed)``.
         budgets: constraints.
+        latency_model: ``compute`` (compute cycles, as the paper) or ``roofline`` (per layer the
+            larger of compute and DRAM-transfer cycles at the hardware's bandwidth).
     """
 
     def __init__(self, hardware: sim.Hardware, proxy: str, data: str = "digits", seed: int = 0,
-                 budgets: Budgets = Budgets()):
+                 budgets: Budgets = Budgets(), latency_model: str = "compute"):
         if proxy not in proxies.NAMES:
             raise ValueError(f"proxy.name: unknown proxy {proxy!r} (allowed: {', '.join(proxies.NAMES)})")
+        if latency_model not in LATENCY_MODELS:
+            raise ValueError(f"search.latency_model: unknown model {latency_model!r} (allowed: {', '.join(LATENCY_MODELS)})")
         self.hardware, self.proxy, self.data, self.seed, self.budgets = hardware, proxy, data, seed, budgets
+        self.latency_model = latency_model
 
     def latency(self, arch: Arch) -> tuple[int, float]:
         """(cycles, milliseconds) of one inference on the hardware."""
         result = sim.simulate(arch, self.hardware)
+        if self.latency_model == "roofline":
+            return int(result.roofline_cycles), float(result.roofline_latency_ms)
         return int(result.total_cycles), float(result.latency_ms)
 
     def __call__(self, arch: Arch) -> Evaluation:
