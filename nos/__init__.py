@@ -2,5 +2,6 @@
 from nos import zoo
 from nos.arch import Arch, ArchError, Block, Head, Stem
 from nos.build import build
+from nos.export import export, load
 
-__all__ = ["Arch", "ArchError", "Block", "Head", "Stem", "build", "zoo"]
+__all__ = ["Arch", "ArchError", "Block", "Head", "Stem", "build", "export", "load", "zoo"]
