@@ -278,7 +278,7 @@ def test_pareto_export_writes_one_folder_per_member_with_recorded_numbers(run, t
         member = members[record["search"]["trial"]]
         arch = Arch.from_dict(record["arch"])
         assert arch == Arch.from_dict(member["arch"])
-        assert record["latency"] == {"cycles": member["latency_cycles"], "ms": member["latency_ms"]}
+        assert record["latency"] == {"cycles": member["latency_cycles"], "ms": member["latency_ms"], "model": "compute"}
         assert record["proxy"] == {"name": "params", "data": "digits", "score": member["proxy"]}
         assert record["hardware"] == HARDWARE and record["search"]["pareto"] is True
         # re-simulating the exported spec on the exported hardware gives the recorded cycles
