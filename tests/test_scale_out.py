@@ -78,21 +78,28 @@ def running_trial_of(journal: Path, pid: int) -> int | None:
     return None
 
 
+def completed(journal: Path) -> int:
+    study = optuna.load_study(study_name="crash", storage=make_storage(None, journal))
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
 def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_retried(tmp_path):
     journal = tmp_path / "crash.journal"
     common = ["study_name=crash", f"storage.path={journal}", "proxy=synflow"]
     victim = start_worker(tmp_path / "a", *common, "search.n_trials=200")
-    killed, deadline = None, time.time() + 300
-    while killed is None and time.time() < deadline:
-        time.sleep(0.05)
-        if journal.exists():
-            number = running_trial_of(journal, victim.pid)
-            study = optuna.load_study(study_name="crash", storage=make_storage(None, journal))
-            done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-            if number is not None and done >= 3:
+    killed, deadline = None, time.time() + 600
+    try:
+        while killed is None and time.time() < deadline and victim.poll() is None:
+            time.sleep(0.05)
+            if journal.exists() and completed(journal) >= 3 and running_trial_of(journal, victim.pid) is not None:
                 os.kill(victim.pid, signal.SIGKILL)
-                killed = number
-    victim.communicate(timeout=60)
+                victim.wait(timeout=60)
+                # the trial it died in (read after the kill: the one seen before may have finished)
+                killed = running_trial_of(journal, victim.pid)
+                break
+    finally:
+        victim.kill()
+        victim.communicate(timeout=60)
     assert killed is not None, "the worker never ran a trial"
     before = optuna.load_study(study_name="crash", storage=make_storage(None, journal)).get_trials(deepcopy=False)
     completed_before = {t.number for t in before if t.state == TrialState.COMPLETE}

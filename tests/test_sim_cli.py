@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import nos
-import nos.export
+from nos.export.folder import SCHEMA as EXPORT_SCHEMA
 from nos.sim import Hardware, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def test_json_output_with_overrides_and_an_exported_arch(tmp_path):
 
 def test_an_export_folder_record(tmp_path):
     arch = nos.zoo.get("mobilenet_v3_small", "fuse_half")
-    (tmp_path / "arch.json").write_text(json.dumps({"schema": nos.export.SCHEMA, "name": arch.name,
+    (tmp_path / "arch.json").write_text(json.dumps({"schema": EXPORT_SCHEMA, "name": arch.name,
                                                     "arch": arch.to_dict()}))
     out = _run(f"arch={tmp_path}", "output=json")
     assert out.returncode == 0, out.stderr

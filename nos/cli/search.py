@@ -21,18 +21,10 @@ def config_from(cfg: DictConfig) -> SearchConfig:
         sampler=cfg.sampler.name, sampler_options=plain(cfg.sampler.options) or {},
         storage_url=cfg.storage.url, storage_path=cfg.storage.path, study_name=cfg.study_name, seed=cfg.seed,
         n_trials=cfg.search.n_trials, timeout=cfg.search.timeout, objective=cfg.search.objective,
-        latency_unit=cfg.search.latency_unit, latency_model=cfg.search.latency_model, reward_target_ms=cfg.search.reward_target_ms,
-        reward_w=cfg.search.reward_w, report_every=cfg.search.report_every,
+        latency_unit=cfg.search.latency_unit, latency_model=cfg.search.latency_model,
+        reward_target_ms=cfg.search.reward_target_ms, reward_w=cfg.search.reward_w,
+        report_every=cfg.search.report_every,
         seed_references=cfg.search.seed_references, budgets=plain(cfg.constraints))
-
-
-def front_table(result) -> str:
-    rows = [f"{'trial':>6} {'proxy':>12} {'latency ms':>11} {'cycles':>11} {'params M':>9}  operators (D dw, F full, H fuse_half, U fuse_full)"]
-    for r in result.front:
-        e = r.evaluation
-        ops = "".join({"dw": "D", "full": "F", "fuse_half": "H", "fuse_full": "U"}[b.op] for b in r.arch.blocks)
-        rows.append(f"{r.trial:>6} {e.proxy:>12.5g} {e.latency_ms:>11.4f} {e.latency_cycles:>11} {e.params / 1e6:>9.3f}  {ops}")
-    return "\n".join(rows)
 
 
 @hydra.main(config_path=CONF_DIR, config_name="search", version_base="1.3")
@@ -43,11 +35,9 @@ def _search(cfg: DictConfig) -> None:
         search = Search(config_from(cfg), run_dir)
     except ValueError as err:
         fail("nos-search", str(err))
-    result = search.run()
-    print(f"\nPareto front ({len(result.front)} of {len(result.records)} trials; hypervolume {result.hypervolume:.6g}):")
-    print(front_table(result))
-    print("\n" + (run_dir / "report.md").read_text().split("## Against the paper's variants of this backbone")[1].strip())
-    print(f"\nFiles in {run_dir}: pareto.json, trials.csv, report.md, run.json, tb/ "
+    search.run()
+    print("\n" + (run_dir / "report.md").read_text())
+    print(f"Files in {run_dir}: pareto.json, trials.csv, report.md, run.json, tb/ "
           f"(study storage: {search.describe()['storage']})")
     print(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
 

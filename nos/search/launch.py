@@ -16,7 +16,8 @@ from nos.report.files import atomic_write, pareto_records, write_pareto_json, wr
 from nos.report.tensorboard import TensorBoardReport
 from nos.search.objectives import Budgets, Evaluation, Evaluator
 from nos.search.pareto import hypervolume_2d, reference_point
-from nos.search.study import Objective, Record, make_sampler, make_storage, open_study, records, recover_stale_trials, run, to_record
+from nos.search.study import (Objective, Record, make_sampler, make_storage, open_study, records,
+                              recover_stale_trials, run, to_record)
 from search_spaces import get_space
 
 log = logging.getLogger("nos.search")
