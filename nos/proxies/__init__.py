@@ -18,7 +18,7 @@ from nos.proxies.scores import SCORES
 from nos.proxies.train import Budget, HalvingResult, materialize, successive_halving, train_accuracy
 
 NAMES: tuple[str, ...] = tuple(SCORES)
-DEFAULT = "zen"
+DEFAULT = "params"  # experiments/results/proxy_calibration.md: no zero-cost score beat it
 DEFAULT_BATCH_SIZE = 64
 
 __all__ = ["DATASETS", "DEFAULT", "NAMES", "Budget", "Dataset", "HalvingResult", "load", "rank_ensemble",
