@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardswish)
+CODE_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardswish)  # naswot reads their on/off codes
+BATCH_NORM = nn.modules.batchnorm._BatchNorm  # BatchNorm1d/2d/3d
 WEIGHTED = (nn.Conv2d, nn.Linear)
 JACOB_COV_K = 1e-5
 ZEN_MIXUP = 1e-2
@@ -86,9 +87,9 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         code = (output.detach().reshape(n, -1) > 0).double()
         kernel.add_(code @ code.T + (1 - code) @ (1 - code).T)
 
-    if not any(isinstance(m, ACTIVATIONS) for m in model.modules()):
+    if not any(isinstance(m, CODE_ACTIVATIONS) for m in model.modules()):
         raise ValueError("naswot: the model has no ReLU, ReLU6 or Hardswish module to hook")
-    _forward_with_hooks(prepare(model), x, ACTIVATIONS, hook)
+    _forward_with_hooks(prepare(model), x, CODE_ACTIVATIONS, hook)
     return torch.linalg.slogdet(kernel).logabsdet.item()
 
 
@@ -103,7 +104,7 @@ def _replace_modules(model: nn.Module, make: Callable[[nn.Module], nn.Module | N
 
 
 def _synflow_module(m: nn.Module) -> nn.Module | None:
-    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+    if isinstance(m, BATCH_NORM):
         return nn.Identity()
     if isinstance(m, nn.ReLU6):
         return nn.ReLU()
@@ -217,7 +218,7 @@ def zen(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
                 nn.init.normal_(m.weight)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            elif isinstance(m, BATCH_NORM):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
                 m.momentum = 1.0  # running_var := the batch variance of the last forward
@@ -227,7 +228,7 @@ def zen(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         clean = features(noise)  # last forward: BN running_var holds its batch variance
         gap = (clean - mixed).abs().sum(dim=(1, 2, 3)).mean()
         bn_scale = sum(torch.log(torch.sqrt(m.running_var.mean())).item()
-                       for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+                       for m in model.modules() if isinstance(m, BATCH_NORM))
     return math.log(gap.item()) + bn_scale
 
 
