@@ -102,3 +102,12 @@ def test_bad_overrides_fail_clearly_before_any_trial(tmp_path, override, message
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "trials.csv").exists()
+
+
+def test_reward_objective_runs_single_objective_and_still_reports_the_front(tmp_path):
+    proc = nos_search("search.objective=reward", "search.reward_target_ms=1.0", "search.n_trials=6", *SMALL,
+                      f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(open(tmp_path / "trials.csv")))
+    assert len(rows) == 6 and json.loads((tmp_path / "pareto.json").read_text())
+    assert json.loads((tmp_path / "run.json").read_text())["objective"] == "reward"

@@ -18,6 +18,7 @@ def config_from(cfg: DictConfig) -> SearchConfig:
     return SearchConfig(
         space=space.pop("name"), space_options={k: v for k, v in space.items() if v is not None},
         hardware=plain(cfg.hardware), proxy=cfg.proxy.name, data=cfg.proxy.data,
+        train_budget=plain(cfg.proxy.get("budget")),
         sampler=cfg.sampler.name, sampler_options=plain(cfg.sampler.options) or {},
         storage_url=cfg.storage.url, storage_path=cfg.storage.path, study_name=cfg.study_name, seed=cfg.seed,
         n_trials=cfg.search.n_trials, timeout=cfg.search.timeout, objective=cfg.search.objective,

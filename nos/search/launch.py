@@ -33,6 +33,7 @@ class SearchConfig:
     hardware: dict[str, Any] = field(default_factory=dict)
     proxy: str | None = None  # None: nos.proxies.DEFAULT
     data: str = "digits"
+    train_budget: dict[str, Any] | None = None  # proxy "train" only: nos.proxies.Budget fields
     sampler: str = "tpe"
     sampler_options: dict[str, Any] = field(default_factory=dict)
     storage_url: str | None = None  # None: journal file ``storage_path`` in the run directory
@@ -83,7 +84,7 @@ class Search:
         self.space = get_space(config.space, **config.space_options)
         self.hardware = sim.Hardware.from_dict(config.hardware)
         self.evaluator = Evaluator(self.hardware, config.proxy, config.data, config.seed, Budgets(**config.budgets),
-                                   config.latency_model)
+                                   config.latency_model, config.train_budget)
         self.objective = Objective(self.space, self.evaluator, config.objective, config.latency_unit,
                                    config.reward_target_ms, config.reward_w)
         sampler = make_sampler(config.sampler, config.seed, **config.sampler_options)
@@ -108,9 +109,8 @@ class Search:
         out = {}
         for label, arch in self.space.references.items():
             cycles, ms = self.evaluator.latency(arch)
-            score = proxies.score(arch, self.config.proxy, data=self.config.data, seed=self.config.seed)
             params, macs = arch.params(), arch.macs()
-            out[label] = Evaluation(float(score), cycles, ms, params, macs,
+            out[label] = Evaluation(self.evaluator.proxy_score(arch), cycles, ms, params, macs,
                                     self.evaluator.budgets.violations(ms, params, macs))
         return out
 
@@ -128,7 +128,7 @@ class Search:
         return {"study_name": c.study_name,
                 "storage": c.storage_url or f"journal:{(self.run_dir / c.storage_path).resolve()}",
                 "space": c.space, "space_options": c.space_options, "hardware": asdict(self.hardware),
-                "proxy": {"name": c.proxy, "data": c.data}, "seed": c.seed, "sampler": c.sampler,
+                "proxy": {"name": c.proxy, "data": c.data, "train_budget": c.train_budget}, "seed": c.seed, "sampler": c.sampler,
                 "objective": c.objective, "latency_model": c.latency_model, "budgets": c.budgets, "input_size": self.space.base.input_size,
                 "hv_reference": {"proxy": self.hv_reference[0], "latency_ms": self.hv_reference[1]},
                 "references": {k: asdict(v) for k, v in self.references.items()}}

@@ -11,6 +11,8 @@ from nos import proxies, sim
 from nos.arch import Arch
 
 SKIPPED = float("-inf")  # the proxy value recorded for an infeasible candidate
+TRAIN = "train"  # the short-training proxy: validation accuracy after a short training budget
+PROXIES = (*proxies.NAMES, TRAIN)
 LATENCY_MODELS = ("compute", "roofline")
 
 
@@ -65,18 +67,24 @@ class Evaluator:
 
     Args:
         hardware: the systolic array (latency at ``arch.input_size``, the deployment size).
-        proxy: a name from :data:`nos.proxies.NAMES`.
+        proxy: a zero-cost score from :data:`nos.proxies.NAMES`, or ``train`` for the
+            short-training proxy (validation accuracy after ``train_budget``).
         data: data set name for the proxy.
-        seed: proxy seed; the recorded score equals ``nos.proxies.score(arch, proxy, data=data, seed=seed)``.
+        seed: proxy seed; the recorded score equals ``nos.proxies.score(arch, proxy, data=data, seed=seed)``
+            (``nos.proxies.train_accuracy(arch, data, train_budget, seed)`` for ``train``).
         budgets: constraints.
         latency_model: ``compute`` (compute cycles, as the paper) or ``roofline`` (per layer the
             larger of compute and DRAM-transfer cycles at the hardware's bandwidth).
     """
 
     def __init__(self, hardware: sim.Hardware, proxy: str, data: str = "digits", seed: int = 0,
-                 budgets: Budgets = Budgets(), latency_model: str = "compute"):
-        if proxy not in proxies.NAMES:
-            raise ValueError(f"proxy.name: unknown proxy {proxy!r} (allowed: {', '.join(proxies.NAMES)})")
+                 budgets: Budgets = Budgets(), latency_model: str = "compute",
+                 train_budget: dict[str, Any] | None = None):
+        if proxy not in PROXIES:
+            raise ValueError(f"proxy.name: unknown proxy {proxy!r} (allowed: {', '.join(PROXIES)})")
+        if proxy != TRAIN and train_budget:
+            raise ValueError(f"proxy.budget: only the {TRAIN!r} proxy takes a training budget")
+        self.train_budget = proxies.Budget() if train_budget is None else proxies.train.as_budget(train_budget)
         if latency_model not in LATENCY_MODELS:
             raise ValueError(f"search.latency_model: unknown model {latency_model!r} (allowed: {', '.join(LATENCY_MODELS)})")
         self.hardware, self.proxy, self.data, self.seed, self.budgets = hardware, proxy, data, seed, budgets
@@ -94,8 +102,14 @@ class Evaluator:
         params, macs = arch.params(), arch.macs()
         result = Evaluation(SKIPPED, cycles, ms, params, macs, self.budgets.violations(ms, params, macs))
         if result.feasible:
-            result.proxy = float(proxies.score(arch, self.proxy, data=self.data, seed=self.seed))
+            result.proxy = self.proxy_score(arch)
         return result
+
+    def proxy_score(self, arch: Arch) -> float:
+        """The configured proxy of ``arch`` (higher = predicted more accurate)."""
+        if self.proxy == TRAIN:
+            return float(proxies.train_accuracy(arch, self.data, self.train_budget, self.seed))
+        return float(proxies.score(arch, self.proxy, data=self.data, seed=self.seed))
 
 
 def mnas_reward(accuracy: float, latency: float, target: float, w: float = -0.07) -> float:

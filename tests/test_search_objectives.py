@@ -1,0 +1,61 @@
+"""Objectives: budgets as constraints, latency before proxy, the training proxy, the reward."""
+import math
+
+import pytest
+
+from nos import proxies, sim, zoo
+from nos.search import objectives
+from nos.search.objectives import Budgets, Evaluator, mnas_reward
+
+V2 = zoo.get("mobilenet_v2")
+HW = sim.Hardware(rows=32, cols=32)
+
+
+def test_budget_violations_are_relative_and_feasible_at_or_below_zero():
+    b = Budgets(latency_ms=2.0, params=1_000_000)
+    v = b.violations(latency_ms=3.0, params=500_000, macs=10**9)
+    assert v == {"latency_ms": pytest.approx(0.5), "params": pytest.approx(-0.5)}
+    assert Budgets().violations(1.0, 1, 1) == {}
+    with pytest.raises(ValueError, match="constraints.macs"):
+        Budgets(macs=0)
+
+
+def test_infeasible_candidate_skips_the_proxy(monkeypatch):
+    calls = []
+    real = proxies.score
+    monkeypatch.setattr(objectives.proxies, "score", lambda *a, **k: calls.append(a) or real(*a, **k))
+    cycles = int(sim.simulate(V2, HW).total_cycles)
+    tight = Evaluator(HW, "params", budgets=Budgets(latency_ms=cycles / 1e6 / 2))
+    e = tight(V2)
+    assert not e.feasible and e.proxy == -math.inf and not calls
+    assert e.latency_cycles == cycles and e.params == V2.params() and e.macs == V2.macs()
+    loose = Evaluator(HW, "params", budgets=Budgets(latency_ms=cycles / 1e6 * 2))
+    assert loose(V2).feasible and loose(V2).proxy == real(V2, "params", data="digits", seed=0) and calls
+
+
+def test_roofline_latency_model_is_never_faster_than_compute():
+    compute = Evaluator(HW, "params").latency(V2)
+    roofline = Evaluator(HW, "params", latency_model="roofline").latency(V2)
+    assert roofline[0] >= compute[0]
+    with pytest.raises(ValueError, match="latency_model"):
+        Evaluator(HW, "params", latency_model="dram")
+
+
+def test_training_proxy_equals_a_standalone_short_training():
+    budget = {"epochs": 0.2, "width": 0.25, "resolution": 16}
+    small = V2.scaled(0.5)
+    e = Evaluator(HW, "train", seed=3, train_budget=budget)(small)
+    assert e.proxy == proxies.train_accuracy(small, "digits", budget, seed=3)
+    assert 0.0 <= e.proxy <= 1.0
+    with pytest.raises(ValueError, match="proxy.budget"):
+        Evaluator(HW, "params", train_budget=budget)
+    with pytest.raises(ValueError, match=r"proxy.name: unknown proxy 'acc' \(allowed: naswot, .*, train\)"):
+        Evaluator(HW, "acc")
+
+
+def test_mnas_reward():
+    assert mnas_reward(0.8, 2.0, 2.0) == pytest.approx(0.8)
+    assert mnas_reward(0.8, 4.0, 2.0) == pytest.approx(0.8 * 2 ** -0.07)
+    assert mnas_reward(0.8, 1.0, 2.0) > 0.8
+    with pytest.raises(ValueError):
+        mnas_reward(0.8, 0.0, 2.0)
