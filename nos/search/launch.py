@@ -160,8 +160,9 @@ class Search:
 
     def run(self) -> SearchResult:
         c = self.config
-        log.info("study %r: %d trials already recorded; hypervolume reference (proxy, ms) = %s",
-                 c.study_name, len(self.study.trials), self.hv_reference)
+        finished = sum(t.state.is_finished() for t in self.study.get_trials(deepcopy=False))
+        log.info("study %r: %d trials finished before this run; hypervolume reference (proxy, ms) = %s",
+                 c.study_name, finished, self.hv_reference)
         for number in recover_stale_trials(self.study, self.storage):
             log.warning("trial %d: its worker died mid-trial; marked failed, its architecture is retried once", number)
         run(self.study, self.objective, c.n_trials, c.timeout, callbacks=[self._after_trial])
