@@ -49,7 +49,7 @@ def front_figure(records: list[Record], front: list[Record], references: dict[st
     ax.set_ylabel("proxy score (higher is better)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 
