@@ -79,3 +79,11 @@ def test_cli_errors_exit_2_with_one_line_and_write_nothing(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "nos-export: trial: no trial 42 in study 'demo' (trials 0 to 1)"
     assert not out.exists()
+
+
+def test_cli_exports_from_a_storage_and_study_name(search_run, tmp_path):
+    proc = nos_export(f"storage_url=journal:{search_run / 'study.journal'}", "study_name=nos", "select=trial",
+                      "trial=0", f"out_dir={tmp_path}", "onnx=false")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "nos-trial0" / "arch.json").read_text())
+    assert record["search"]["trial"] == 0 and record["search"]["study_name"] == "nos"

@@ -17,7 +17,7 @@ from nos.export import export
 @hydra.main(config_path=CONF_DIR, config_name="export", version_base="1.3")
 def _export(cfg: DictConfig) -> None:
     try:
-        folders = export(cfg.run_dir, cfg.out_dir, storage=cfg.storage, study_name=cfg.study_name,
+        folders = export(cfg.run_dir, cfg.out_dir, storage=cfg.storage_url, study_name=cfg.study_name,
                          select=cfg.select, trial=cfg.trial, min_proxy=cfg.min_proxy,
                          max_latency_ms=cfg.max_latency_ms, max_latency_cycles=cfg.max_latency_cycles,
                          checkpoint=cfg.checkpoint, onnx=cfg.onnx, seed=cfg.seed)
