@@ -24,6 +24,9 @@ def fail(app: str, message: str) -> None:
 def run_app(hydra_main: Callable[[], Any]) -> None:
     """Run a ``@hydra.main`` function; Hydra's own configuration errors (unknown group
     option, bad override) exit 1 in Hydra, nos maps them to 2 like every bad input."""
+    if not Path(CONF_DIR).is_dir():
+        fail("nos", f"the Hydra configs were not found at {CONF_DIR}: install nos from a checkout "
+                    "(pip install -e .), the apps read the checkout's conf/")
     try:
         hydra_main()
     except SystemExit as exit_:

@@ -1,6 +1,7 @@
 """``nos-search``: the Hydra app over :mod:`nos.search.launch` (configs in ``conf/search.yaml``)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import hydra
@@ -28,6 +29,17 @@ def config_from(cfg: DictConfig) -> SearchConfig:
         seed_references=cfg.search.seed_references, budgets=plain(cfg.constraints))
 
 
+def _remove_if_only_hydra_files(run_dir: Path) -> None:
+    """Rejected input leaves nothing behind: drop a run directory that holds only what
+    Hydra wrote before nos saw the config (never one with a study or reports in it)."""
+    hydra_files = {".hydra", "search.log"}
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= hydra_files:
+        for name in hydra_files:
+            path = run_dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        run_dir.rmdir()
+
+
 @hydra.main(config_path=CONF_DIR, config_name="search", version_base="1.3")
 def _search(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -35,6 +47,7 @@ def _search(cfg: DictConfig) -> None:
     try:
         search = Search(config_from(cfg), run_dir)
     except ValueError as err:
+        _remove_if_only_hydra_files(run_dir)
         fail("nos-search", str(err))
     search.run()
     print("\n" + (run_dir / "report.md").read_text())

@@ -14,6 +14,8 @@ from typing import Any
 from nos.search.pareto import pareto_mask
 from nos.search.study import Record
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 TRIAL_COLUMNS = ("trial", "state", "feasible", "proxy", "latency_cycles", "latency_ms", "params", "macs", "arch")
 
 
@@ -22,6 +24,7 @@ def atomic_write(path: Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for everyone the umask allows
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

@@ -212,8 +212,14 @@ def report_markdown(result: SearchResult) -> str:
                          f"{ref.latency_cycles / e.latency_cycles:.2f}x faster).")
         else:
             faster = [r for r in result.front if r.evaluation.latency_cycles < ref.latency_cycles]
+            same = [r for r in result.front if r.evaluation.latency_cycles == ref.latency_cycles]
             why = (f"the best front member that is faster scores {max(r.evaluation.proxy for r in faster):.5g}"
                    if faster else "no architecture found is faster")
+            if same:
+                twin = max(same, key=lambda r: r.evaluation.proxy).evaluation
+                why += (f"; trial {max(same, key=lambda r: r.evaluation.proxy).trial} has the same latency "
+                        f"with proxy {twin.proxy:.5g} (the space's version of this design when the zoo variant "
+                        f"carries the authors' unused expansion conv)")
             lines.append(head + f"not dominated: {why}.")
     return "\n".join(lines) + "\n"
 
