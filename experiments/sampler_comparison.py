@@ -91,7 +91,7 @@ def main() -> None:
              f"{' '.join(map(str, checkpoints))} --proxy {args.proxy}`. Objectives: proxy `{args.proxy}` (up) and "
              f"simulated latency in ms (down); hypervolume reference point (proxy, ms) = ({ref[0]:.6g}, {ref[1]:.6g}).",
              f"Values are hypervolume / hypervolume of the long-run reference front (the union of all "
-             f"{len(everything)} evaluations of all runs, {len(evaluate.cache)} distinct architectures; "
+             f"{len(everything)} evaluations of all runs; {len(evaluate.cache)} distinct architectures evaluated, the 5 references included; "
              f"its hypervolume is {best:.6g}); mean ± standard deviation over {args.seeds} seeds.", "",
              "| sampler | " + " | ".join(f"{n} trials" for n in checkpoints) + " | seconds per run |",
              "|---|" + "---:|" * (len(checkpoints) + 1)]

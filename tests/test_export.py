@@ -402,3 +402,13 @@ def test_a_failure_during_export_leaves_earlier_exports_and_index_untouched(run,
         export(run, out, select="trial", trial=1, checkpoint=bad, onnx=False)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_a_folder_of_another_run_with_the_same_study_name_is_not_overwritten(run, tmp_path):
+    out = tmp_path / "exports"
+    export(run, out, select="trial", trial=0, onnx=False)
+    before = (out / "demo-trial0" / "arch.json").read_text()
+    other = make_run(tmp_path / "other", [0.5, 0.7, 0.2, 0.9, 0.4, 0.6, 0.3, 0.8])
+    with pytest.raises(ExportError, match="holds trial 0 of another run"):
+        export(other, out, select="trial", trial=0, onnx=False)
+    assert (out / "demo-trial0" / "arch.json").read_text() == before

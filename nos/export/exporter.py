@@ -71,6 +71,8 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ExportError(f"out_dir: {out} exists and is not a directory")
+    for c in chosen:
+        _check_not_another_runs(out / folder_name(run.study_name, c.trial), run.storage)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
@@ -88,6 +90,17 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
     shutil.rmtree(staging)
     write_index(out)
     return finals
+
+
+def _check_not_another_runs(folder: Path, storage: str) -> None:
+    """Re-exporting a trial replaces its folder; a folder of the same name from another
+    study storage (two runs both named ``nos``) is refused instead of overwritten."""
+    if not (folder / "arch.json").exists():
+        return
+    search = read_record(folder / "arch.json").get("search") or {}
+    if search.get("storage") != storage:
+        raise ExportError(f"out_dir: {folder} holds trial {search.get('trial')} of another run "
+                          f"(storage {search.get('storage')!r}); export into another out_dir or remove it")
 
 
 def index_rows(out_dir: str | Path) -> list[dict[str, object]]:
