@@ -119,8 +119,8 @@ def main() -> None:
                      f"{released.min():.2f}-{released.max():.2f}x (the published range is the released one).")
     lines.append("")
 
-    for model in ("paper_era", "scalesim"):
-        lines += [f"## 4. Array size sweep ({model}), square arrays", "",
+    for number, model in enumerate(("paper_era", "scalesim"), start=4):
+        lines += [f"## {number}. Array size sweep ({model}), square arrays", "",
                   "| network | variant | " + " | ".join(f"{s}x{s}" for s in SIZES) + " |",
                   "|---|---|" + "---:|" * len(SIZES)]
         for i, network in enumerate(NETWORKS):

@@ -41,10 +41,14 @@ def front_figure(records: list[Record], front: list[Record], references: dict[st
         xs, ys = [r.evaluation.latency_ms for r in front], [r.evaluation.proxy for r in front]
         ax.step(xs, ys, where="post", c="tab:blue", lw=1)
         ax.scatter(xs, ys, s=30, c="tab:blue", label="Pareto front", zorder=3)
-    for label, e in references.items():
-        if math.isfinite(e.proxy):
-            ax.scatter([e.latency_ms], [e.proxy], marker="*", s=120, c="tab:orange", zorder=4)
-            ax.annotate(label, (e.latency_ms, e.proxy), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    shown = [(label, e) for label, e in references.items() if math.isfinite(e.proxy)]
+    if shown:
+        ax.scatter([e.latency_ms for _, e in shown], [e.proxy for _, e in shown], marker="*", s=120,
+                   c="tab:orange", zorder=4, label="paper's variants")
+    for k, (label, e) in enumerate(sorted(shown, key=lambda item: item[1].latency_ms)):
+        # alternate above/below so neighbouring labels do not print on top of each other
+        ax.annotate(label, (e.latency_ms, e.proxy), textcoords="offset points", xytext=(5, 6 if k % 2 else -12),
+                    fontsize=8)
     ax.set_xlabel("latency (ms, simulated)")
     ax.set_ylabel("proxy score (higher is better)")
     ax.set_title(title)
