@@ -139,3 +139,8 @@ def test_vectorized_pass_equals_one_layer_one_config_at_a_time(records, configs,
             assert batched.sram_filter_reads[i, j] == one.sram_filter_reads[0]
             assert batched.dram_ifmap_reads[i, j] == one.dram_ifmap_reads[0]
             assert batched.layer_memory_cycles[i, j] == one.memory_cycles
+
+
+def test_an_empty_list_of_architectures_is_named_as_such():
+    with pytest.raises(ValueError, match="x: the list of architectures is empty"):
+        simulate([], Hardware())

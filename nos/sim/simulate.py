@@ -275,7 +275,9 @@ def _as_table(x: Any, input_size: int | None) -> tuple[LayerTable, bool]:
         return LayerTable.from_arch(x, input_size), True
     if isinstance(x, nn.Module):
         return LayerTable.from_module(x, 224 if input_size is None else input_size), True
-    if isinstance(x, (list, tuple)) and x and all(isinstance(a, Arch) for a in x):
+    if isinstance(x, (list, tuple)) and not x:
+        raise ValueError("x: the list of architectures is empty")
+    if isinstance(x, (list, tuple)) and all(isinstance(a, Arch) for a in x):
         return LayerTable.from_arch(x, input_size), False
     raise TypeError(f"x: expected an Arch, a list of Arch, an nn.Module or a LayerTable, got {type(x).__name__}")
 
