@@ -467,7 +467,7 @@ class Arch:
         for b in self.blocks:
             tokens = [b.op, f"k{b.kernel}", f"s{b.stride}", f"e{b.exp}", f"c{b.out}", b.act]
             tokens += [f"se{b.se!r}"] if b.se else []
-            tokens += [flag for flag, value, default in _flags_of(b) if value != default]
+            tokens += [flag for flag, (name, value) in _FLAG_FIELDS.items() if getattr(b, name) == value]
             lines.append(" ".join(tokens))
         head = ["head"] + ([f"c{hd.conv}"] if hd.conv else []) + ([f"p{hd.pre_logits}"] if hd.pre_logits else [])
         lines.append(" ".join(head + [hd.act, f"drop{hd.dropout!r}"]))
@@ -506,12 +506,7 @@ class Arch:
         return cls(stem=stem, blocks=tuple(blocks), head=head, **top)
 
 
-def _flags_of(b: Block) -> list[tuple[str, bool, bool]]:
-    """Text flags: (token, value, default); a token is written when value differs from default."""
-    return [("noexpand", b.expand, True), ("nomidact", b.mid_act, True), ("projact", b.proj_act, False),
-            ("noskip", b.skip, True), ("deadexpand", b.dead_expand, False)]
-
-
+# text flag -> (Block field, the value the flag stands for; the other value is the default)
 _FLAG_FIELDS = {"noexpand": ("expand", False), "nomidact": ("mid_act", False), "projact": ("proj_act", True),
                 "noskip": ("skip", False), "deadexpand": ("dead_expand", True)}
 _TOKEN = re.compile(r"^([a-z_]+?)(\d+(?:\.\d+)?(?:e-?\d+)?)$")

@@ -19,11 +19,8 @@ class Network(nn.Module):
         super().__init__()
         st, hd = arch.stem, arch.head
         self.stem = ConvBN(arch.in_channels, st.out, (st.kernel, st.kernel), st.stride, act=st.act)
-        blocks, cin = [], st.out
-        for i, block in enumerate(arch.blocks):
-            blocks.append(OperatorBlock(block, arch.in_channels_of(i)))
-            cin = block.out
-        self.blocks = nn.Sequential(*blocks)
+        self.blocks = nn.Sequential(*(OperatorBlock(b, arch.in_channels_of(i)) for i, b in enumerate(arch.blocks)))
+        cin = arch.blocks[-1].out
         self.head = ConvBN(cin, hd.conv, (1, 1), act=hd.act) if hd.conv else nn.Identity()
         width = hd.conv or cin
         self.pool = nn.AdaptiveAvgPool2d(1)
