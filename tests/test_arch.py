@@ -1,5 +1,4 @@
 """The architecture spec: validation errors, JSON/text parsing, scaling."""
-import dataclasses
 import json
 
 import pytest

@@ -61,6 +61,14 @@ def test_params_and_flops_match_the_arch_arithmetic(tiny):
     assert tiny.input_size == 224  # scoring never changes the deployment resolution
 
 
+def test_shape_scores_of_an_arch_equal_counting_the_built_module(tiny):
+    """params/flops of an Arch come from shape arithmetic; counting the built module agrees."""
+    module = build(dataclasses.replace(tiny, num_classes=10))
+    for name, resolution in (("params", 32), ("flops", RES), ("flops", 9)):
+        assert score(tiny, name, data="synthetic", resolution=resolution) == \
+            score(module, name, data="synthetic", resolution=resolution), name
+
+
 def test_a_module_is_scored_on_a_copy(tiny):
     torch.manual_seed(0)
     model = build(tiny, num_classes=10)

@@ -8,6 +8,8 @@ is the one the calibration (``experiments/results/proxy_calibration.md``) chose.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -18,11 +20,12 @@ from nos.proxies.scores import SCORES
 from nos.proxies.train import Budget, HalvingResult, materialize, successive_halving, train_accuracy
 
 NAMES: tuple[str, ...] = tuple(SCORES)
+SHAPE_SCORES = ("params", "flops")  # exact from an Arch's shape arithmetic: no network is built
 DEFAULT = "params"  # experiments/results/proxy_calibration.md: no zero-cost score beat it
 DEFAULT_BATCH_SIZE = 64
 
-__all__ = ["DATASETS", "DEFAULT", "NAMES", "Budget", "Dataset", "HalvingResult", "load", "rank_ensemble",
-           "score", "score_population", "successive_halving", "train_accuracy"]
+__all__ = ["DATASETS", "DEFAULT", "NAMES", "Budget", "Dataset", "HalvingResult", "describe", "load",
+           "rank_ensemble", "score", "score_population", "successive_halving", "train_accuracy"]
 
 
 def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "digits", seed: int = 0,
@@ -47,11 +50,34 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
     if name not in SCORES:
         raise ValueError(f"name: unknown proxy {name!r} (allowed: {', '.join(NAMES)})")
     dataset = load(data, resolution, root)
+    if name in SHAPE_SCORES and isinstance(model_or_arch, Arch):
+        return _shape_score(model_or_arch, name, dataset)
     x, y = dataset.sample(batch_size, seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = materialize(model_or_arch, dataset)
         return float(SCORES[name](model, x, y))
+
+
+def _shape_score(arch: Arch, name: str, dataset: Dataset) -> float:
+    """``params`` or ``flops`` of ``arch`` built for ``dataset``: the same numbers the module-level
+    scores count (tests check it), without building the network."""
+    if arch.in_channels != dataset.channels:
+        raise ValueError(f"in_channels: the arch takes {arch.in_channels} channels, "
+                         f"data set {dataset.name!r} has {dataset.channels}")
+    sized = dataclasses.replace(arch, num_classes=dataset.num_classes)
+    return float(sized.params() if name == "params" else sized.macs(dataset.resolution))
+
+
+def describe(name: str, data: str = "digits") -> str:
+    """How reports name proxy ``name``'s value, with its unit (``train``: the short-training proxy)."""
+    if name == "params":
+        return f"parameters (network with a {data} classifier)"
+    if name == "flops":
+        return f"MACs per {data} image at the proxy resolution"
+    if name == "train":
+        return f"{data} validation accuracy after short training (fraction)"
+    return f"{name} score on {data} (zero-cost; higher = predicted better)"
 
 
 def score_population(population: list[nn.Module | Arch], names: tuple[str, ...] | list[str],

@@ -298,8 +298,8 @@ class LayerTable:
         """
         from nos.sim.trace import trace_module
 
-        data, names, graph = trace_module(module, input_size, in_channels)
-        return cls(data, names, graph=graph)
+        fields, names, graph = trace_module(module, input_size, in_channels)
+        return cls(layer_rows(*zip(*fields)), names, graph=graph)
 
     @classmethod
     def concat(cls, tables: Sequence[LayerTable]) -> LayerTable:

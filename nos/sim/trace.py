@@ -4,12 +4,9 @@ from __future__ import annotations
 import math
 import operator
 import networkx as nx
-import numpy as np
 import torch
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
-
-from nos.sim.layers import layer_rows
 
 # Layers that compute but are not modelled: every one found is named in the error.
 _UNSUPPORTED_FUNCTIONS = {
@@ -42,9 +39,10 @@ def _padding(conv: nn.Conv2d) -> tuple[int, int]:
     return conv.padding
 
 
-def trace_module(module: nn.Module, input_size: int, in_channels: int | None) -> tuple[np.ndarray, list[str], nx.DiGraph]:
-    """(rows, names, graph) of ``module`` on a 1 x C x ``input_size``^2 input; see
-    :meth:`nos.sim.LayerTable.from_module`."""
+def trace_module(module: nn.Module, input_size: int, in_channels: int | None
+                 ) -> tuple[list[tuple[int, ...]], list[str], nx.DiGraph]:
+    """(layer fields, names, graph) of ``module`` on a 1 x C x ``input_size``^2 input: one tuple of
+    :func:`nos.sim.layers.layer_rows` arguments per layer; see :meth:`nos.sim.LayerTable.from_module`."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
@@ -100,5 +98,5 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None) ->
                          + ", ".join(unsupported))
     if not names:
         raise ValueError(f"module: {type(module).__name__} has no Conv2d or Linear layer to simulate")
-    return layer_rows(*zip(*fields)), names, graph
+    return fields, names, graph
 
