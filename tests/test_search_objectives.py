@@ -1,11 +1,13 @@
-"""Objectives: budgets as constraints, latency before proxy, the training proxy, the reward."""
+"""Objectives: budgets as constraints, latency before proxy, batched evaluation, the training
+proxy, the reward."""
 import math
 
 import pytest
 
 from nos import proxies, sim, zoo
 from nos.search import objectives
-from nos.search.objectives import Budgets, Evaluator, mnas_reward
+from nos.search.objectives import Budgets, Evaluator, Objectives, mnas_reward
+from nos.search.record import Evaluation
 
 V2 = zoo.get("mobilenet_v2")
 HW = sim.Hardware(rows=32, cols=32)
@@ -27,16 +29,30 @@ def test_infeasible_candidate_skips_the_proxy(monkeypatch):
     cycles = int(sim.simulate(V2, HW).total_cycles)
     tight = Evaluator(HW, "params", budgets=Budgets(latency_ms=cycles / 1e6 / 2))
     e = tight(V2)
-    assert not e.feasible and e.proxy == -math.inf and not calls
+    assert not e.feasible and e.proxy is None and not calls
     assert e.latency_cycles == cycles and e.params == V2.params() and e.macs == V2.macs()
+    assert tight.evaluate([V2], score_all=True)[0].proxy == real(V2, "params", data="digits", seed=0)
     loose = Evaluator(HW, "params", budgets=Budgets(latency_ms=cycles / 1e6 * 2))
     assert loose(V2).feasible and loose(V2).proxy == real(V2, "params", data="digits", seed=0) and calls
 
 
+def test_batched_evaluation_equals_one_by_one_and_simulates_once(monkeypatch):
+    archs = [zoo.get("mobilenet_v2", v) for v in zoo.VARIANTS] + [zoo.get("mobilenet_v2")]  # one repeat
+    one_by_one = [Evaluator(HW, "params")(a) for a in archs]
+    calls = []
+    real = objectives.sim.simulate
+    monkeypatch.setattr(objectives.sim, "simulate", lambda x, *a, **k: calls.append(len(x)) or real(x, *a, **k))
+    batched = Evaluator(HW, "params").evaluate(archs)
+    assert batched == one_by_one
+    assert calls == [len(zoo.VARIANTS)]  # one simulator call over the distinct architectures
+    for a, e in zip(archs, batched):
+        assert e.latency_cycles == real(a, HW).total_cycles
+
+
 def test_roofline_latency_model_is_never_faster_than_compute():
-    compute = Evaluator(HW, "params").latency(V2)
-    roofline = Evaluator(HW, "params", latency_model="roofline").latency(V2)
-    assert roofline[0] >= compute[0]
+    compute = Evaluator(HW, "params").latencies([V2])
+    roofline = Evaluator(HW, "params", latency_model="roofline").latencies([V2])
+    assert roofline[0][0] >= compute[0][0]
     with pytest.raises(ValueError, match="latency_model"):
         Evaluator(HW, "params", latency_model="dram")
 
@@ -51,6 +67,19 @@ def test_training_proxy_equals_a_standalone_short_training():
         Evaluator(HW, "params", train_budget=budget)
     with pytest.raises(ValueError, match=r"proxy.name: unknown proxy 'acc' \(allowed: naswot, .*, train\)"):
         Evaluator(HW, "acc")
+
+
+def test_objectives_values_and_a_skipped_proxy():
+    e = Evaluation(0.5, 2000, 2.0, 10, 20, {"params": 0.5})
+    assert Objectives().values(e) == [0.5, 2.0] and Objectives().names == ["proxy", "latency_ms"]
+    assert Objectives(latency_unit="cycles").values(e) == [0.5, 2000.0]
+    assert Objectives("reward", reward_target_ms=1.0).values(e) == [pytest.approx(mnas_reward(0.5, 2.0, 1.0))]
+    skipped = Evaluation(None, 2000, 2.0, 10, 20, {"params": 0.5})
+    assert Objectives().values(skipped)[0] == -math.inf
+    with pytest.raises(ValueError, match="search.objective: unknown objective 'max'"):
+        Objectives("max")
+    with pytest.raises(ValueError, match="search.reward_target_ms"):
+        Objectives("reward")
 
 
 def test_mnas_reward():

@@ -1,169 +1,220 @@
-"""An Optuna study over a search space: samplers, storages, the objective with its genome
-cache, and read-back of the recorded trials."""
+"""The Optuna side of a search: storages, the study, a thin ask/tell adapter and trial read-back.
+
+Trials are asked in batches (:func:`ask`), so candidates proposed together are evaluated
+together, and told back with their :class:`~nos.search.record.Evaluation` (:func:`tell`), which
+is stored as one user attribute. :func:`record_of` turns a stored trial back into a
+:class:`~nos.search.record.TrialRecord`.
+"""
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import optuna
 import sqlalchemy
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from nos.arch import Arch
-from nos.search.objectives import Evaluation, Evaluator, mnas_reward
-from nos.search.space import BackboneSpace, arch_key
+from nos.search.objectives import Evaluator, Objectives
+from nos.search.record import (RECORD_ATTR, REFERENCE_ATTR, WORKER_ATTR, Evaluation, RecordError,
+                               TrialRecord)
+from nos.search.space import BackboneSpace, Genome, arch_key
 
-SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
-OBJECTIVES = ("pareto", "reward")
-WORKER = f"{socket.gethostname()}:{os.getpid()}"  # recorded on every trial this process runs
-LATENCY_UNITS = ("ms", "cycles")
-
-
-def make_sampler(name: str, seed: int | None = 0, **options: Any) -> optuna.samplers.BaseSampler:
-    """Sampler ``name`` (one of :data:`SAMPLERS`) seeded with ``seed``; ``options`` go to its
-    constructor (e.g. ``population_size`` for nsga2/nsga3, ``n_startup_trials`` for tpe/gp)."""
-    table = {
-        "tpe": optuna.samplers.TPESampler,
-        "nsga2": optuna.samplers.NSGAIISampler,
-        "nsga3": optuna.samplers.NSGAIIISampler,
-        "random": optuna.samplers.RandomSampler,
-        "gp": optuna.samplers.GPSampler,
-    }
-    if name not in table:
-        raise ValueError(f"sampler.name: unknown sampler {name!r} (allowed: {', '.join(SAMPLERS)})")
-    try:
-        return table[name](seed=seed, **options)
-    except TypeError as err:
-        raise ValueError(f"sampler: bad options for {name}: {err}") from None
+CONFIG_ATTR = "nos_config"  # study user attribute: the configuration that defines the objectives
 
 
-def make_storage(url: str | None, journal: str | Path | None = None) -> optuna.storages.BaseStorage:
-    """The study storage: an Optuna storage URL (``sqlite:///...``, ``postgresql+psycopg2://...``),
-    ``journal:<path>`` for a journal file, or (``url`` None) the journal file ``journal``.
+def worker_id() -> str:
+    """``host:pid`` of the calling process (computed when asked: a forked worker gets its own)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
-    RDB storages get a heartbeat, so a trial whose worker died is marked failed and retried
-    once by the next worker (Optuna's RetryHeartbeatStaleTrialCallback). Errors name ``storage.url`` and say why the storage is unusable.
+
+class JournalFile(JournalFileBackend):
+    """Optuna's journal file, made durable once per batch instead of once per write.
+
+    Optuna's backend fsyncs every log line; a search writes about twenty per trial, which
+    costs most of a trial's time on a shared disk. Here a write is locked, appended and
+    flushed to the operating system (so every other process sees it at once and a killed
+    worker loses nothing), and :meth:`sync` makes the file durable against a machine crash;
+    the search calls it after every batch of trials.
     """
-    if url is None or str(url).startswith("journal:"):
-        path = Path(str(url)[len("journal:"):] if url else journal)
-        if not path.parent.is_dir():
-            raise ValueError(f"storage.path: folder {str(path.parent)!r} does not exist")
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        self._lock.acquire()  # blocks until acquired
+        try:
+            with open(self._file_path, "ab") as f:
+                f.write(text.encode("utf-8"))
+        finally:
+            self._lock.release()
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        # Optuna reads the file after every storage call; skip the open when nothing was added.
+        known_end = self._log_number_offset.get(log_number_from)
+        if known_end is not None and known_end == os.stat(self._file_path).st_size:
+            return iter(())
+        return super().read_logs(log_number_from)
+
+    def sync(self) -> None:
+        fd = os.open(self._file_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class JournalFileStorage(optuna.storages.JournalStorage):
+    """A :class:`JournalStorage` on a :class:`JournalFile`, with :meth:`sync`."""
+
+    def __init__(self, path: str | Path):
+        self.file = JournalFile(str(path))
+        super().__init__(self.file)
+
+    def sync(self) -> None:
+        self.file.sync()
+
+
+def journal_storage(path: str | Path) -> JournalFileStorage:
+    """A journal-file storage at ``path`` (its folder must exist)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"storage.path: folder {str(path.parent)!r} does not exist")
+    return JournalFileStorage(path)
+
+
+def rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage (PostgreSQL, MySQL, SQLite URL) with a heartbeat, so a trial whose worker
+    died is marked failed and retried once by the next worker (Optuna's
+    RetryHeartbeatStaleTrialCallback). Errors name ``storage.url`` and say why it is unusable."""
     for attempt in range(3):
         try:
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=10, grace_period=30,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-                engine_kwargs=_engine_options(url))
+            with warnings.catch_warnings():  # the heartbeat arguments are marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=10, grace_period=30,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+                    engine_kwargs={"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {})
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            # workers starting together on an empty database race to create its tables
-            time.sleep(0.5 * (attempt + 1))
+            time.sleep(0.5 * (attempt + 1))  # workers starting together race to create the tables
         except Exception as err:  # sqlalchemy raises many kinds; all mean "unusable storage"
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ValueError(f"storage.url: cannot open {url!r}: {first}") from None
     raise ValueError(f"storage.url: cannot open {url!r}: its tables could not be created")
 
 
-def _engine_options(url: str) -> dict[str, Any]:
-    return {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
+def make_storage(url: str | None = None, path: str | Path | None = None) -> optuna.storages.BaseStorage:
+    """The study storage: ``url`` is an Optuna storage URL (``postgresql+psycopg2://...``,
+    ``sqlite:///...``) or ``journal:<path>``; without a url, the journal file ``path``."""
+    if url is None:
+        if path is None:
+            raise ValueError("storage: give storage.url or storage.path")
+        return journal_storage(path)
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"storage.url: expected a storage URL, got {url!r}")
+    if url.startswith("journal:"):
+        return journal_storage(url[len("journal:"):])
+    return rdb_storage(url)
+
+
+def sync(storage: optuna.storages.BaseStorage) -> None:
+    """Make what this process wrote durable (journal files; databases commit per write)."""
+    if isinstance(storage, JournalFileStorage):
+        storage.sync()
 
 
 def open_study(name: str, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler,
-               objective: str = "pareto") -> optuna.Study:
-    """Create the study or resume it when one of this name exists in the storage."""
-    if objective not in OBJECTIVES:
-        raise ValueError(f"search.objective: unknown objective {objective!r} (allowed: {', '.join(OBJECTIVES)})")
-    directions = ["maximize", "minimize"] if objective == "pareto" else ["maximize"]
+               objectives: Objectives) -> optuna.Study:
+    """Create the study, or resume the one of this name in the storage (same objectives)."""
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                                directions=directions, load_if_exists=True)
-    if len(study.directions) != len(directions):
+                                directions=objectives.directions, load_if_exists=True)
+    if len(study.directions) != len(objectives.directions):
         raise ValueError(f"study_name: study {name!r} exists with {len(study.directions)} objective(s); "
-                         f"search.objective={objective} needs {len(directions)}")
+                         f"search.objective={objectives.mode} needs {len(objectives.directions)}")
+    if study.metric_names != objectives.names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(objectives.names)
     return study
 
 
-@dataclass
-class Record:
-    """A finished trial as the reports see it."""
-
-    trial: int
-    state: str
-    arch: Arch | None
-    evaluation: Evaluation | None
-
-    @property
-    def feasible(self) -> bool:
-        return self.evaluation is not None and self.evaluation.feasible
-
-
-def to_record(trial: FrozenTrial) -> Record:
-    attrs = trial.user_attrs
-    if "arch" not in attrs or "latency_cycles" not in attrs:
-        return Record(trial.number, trial.state.name, None, None)
-    evaluation = Evaluation(attrs["proxy"], attrs["latency_cycles"], attrs["latency_ms"], attrs["params"],
-                            attrs["macs"], dict(attrs.get("constraints", {})))
-    return Record(trial.number, trial.state.name, Arch.from_json(attrs["arch"]), evaluation)
+def ask(study: optuna.Study, space: BackboneSpace, count: int, worker: str,
+        pending: list[optuna.Trial]) -> list[tuple[optuna.Trial, Genome]]:
+    """``count`` new trials and their genomes, proposed together by the study's sampler; each
+    trial is appended to ``pending`` as soon as it exists (so an interrupted caller can fail it)."""
+    asked = []
+    for _ in range(count):
+        trial = study.ask()
+        pending.append(trial)
+        trial.set_user_attr(WORKER_ATTR, worker)
+        asked.append((trial, space.suggest(trial)))
+    return asked
 
 
-def records(study: optuna.Study) -> list[Record]:
-    """Every trial of the study, in trial-number order."""
-    return [to_record(t) for t in study.get_trials(deepcopy=False)]
+def tell(study: optuna.Study, trial: optuna.Trial, arch: Arch, key: str, evaluation: Evaluation,
+         objectives: Objectives, cached_from: int | None = None) -> FrozenTrial:
+    """Store ``evaluation`` in the trial (one user attribute), set its constraints, complete it;
+    returns the finished trial."""
+    trial.set_user_attr(RECORD_ATTR, {**evaluation.to_dict(), "arch": arch.to_json(indent=None), "arch_key": key,
+                                      "cached_from": cached_from})
+    for name, value in evaluation.constraints.items():
+        trial.set_constraint(name, value)
+    return study.tell(trial, objectives.values(evaluation))
 
 
-class Objective:
-    """The function Optuna calls: genome -> arch -> (proxy, latency) with a genome cache.
+def step(study: optuna.Study, space: BackboneSpace, evaluator: Evaluator, objectives: Objectives, count: int,
+         worker: str, pending: list[optuna.Trial], earlier: Mapping[str, int]) -> list[tuple[TrialRecord, str]]:
+    """One batch of the search: ask ``count`` trials, evaluate their architectures together
+    (one simulator call), tell every result. Returns each finished trial's record and arch key.
 
-    The cache is keyed by :func:`nos.search.space.arch_key`; on a miss in this process it
-    looks through the completed trials in the storage, so workers sharing a storage share
-    results.
-    """
-
-    def __init__(self, space: BackboneSpace, evaluator: Evaluator, objective: str = "pareto",
-                 latency_unit: str = "ms", reward_target_ms: float | None = None, reward_w: float = -0.07):
-        if latency_unit not in LATENCY_UNITS:
-            raise ValueError(f"search.latency_unit: unknown unit {latency_unit!r} (allowed: {', '.join(LATENCY_UNITS)})")
-        if objective == "reward" and not reward_target_ms:
-            raise ValueError("search.reward_target_ms: the reward objective needs a positive latency target in ms")
-        self.space, self.evaluator = space, evaluator
-        self.objective, self.latency_unit = objective, latency_unit
-        self.reward_target_ms, self.reward_w = reward_target_ms, reward_w
-        self._cache: dict[str, dict[str, Any]] = {}
-
-    def _lookup(self, study: optuna.Study, key: str) -> dict[str, Any] | None:
-        if key not in self._cache:
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-                if t.user_attrs.get("arch_key") == key:
-                    self._cache[key] = {**t.user_attrs, "cached_from": t.number}
-                    break
-        return self._cache.get(key)
-
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        trial.set_user_attr("worker", WORKER)
-        arch = self.space.to_arch(self.space.suggest(trial))
+    ``pending`` holds the trials asked and not yet told (an interrupted caller fails them);
+    ``earlier`` maps arch keys to the earliest trial with that architecture (``cached_from``)."""
+    asked = ask(study, space, count, worker, pending)
+    archs = [space.to_arch(genome) for _, genome in asked]
+    done = []
+    for (trial, _), arch, evaluation in zip(asked, archs, evaluator.evaluate(archs)):
         key = arch_key(arch)
-        trial.set_user_attr("arch_key", key)  # the architecture is decided: a crash from here on retries it
-        attrs = self._lookup(trial.study, key)
-        if attrs is None:
-            attrs = {**self.evaluator(arch).as_attrs(), "arch": arch.to_json(indent=None), "arch_key": key}
-            self._cache[key] = attrs
-        for name, value in attrs.items():
-            trial.set_user_attr(name, value)
-        for name, value in attrs["constraints"].items():
-            trial.set_constraint(name, value)
-        return self.values(attrs["proxy"], attrs["latency_cycles"], attrs["latency_ms"])
+        frozen = tell(study, trial, arch, key, evaluation, objectives, earlier.get(key))
+        pending.remove(trial)
+        done.append((record_of(frozen, arch), key))
+    return done
 
-    def values(self, proxy: float, cycles: int, ms: float) -> float | tuple[float, float]:
-        if self.objective == "reward":
-            return mnas_reward(proxy, ms, self.reward_target_ms, self.reward_w)
-        return proxy, float(ms if self.latency_unit == "ms" else cycles)
+
+def record_of(trial: FrozenTrial, arch: Arch | None = None) -> TrialRecord:
+    """The :class:`TrialRecord` of a stored trial (``arch``: the already parsed architecture)."""
+    attrs = trial.user_attrs
+    stored = attrs.get(RECORD_ATTR)
+    evaluation = None
+    if isinstance(stored, dict):
+        where = f"trial {trial.number}"
+        evaluation = Evaluation.from_dict(stored, where)
+        if arch is None:
+            try:
+                arch = Arch.from_json(stored["arch"])
+            except (KeyError, ValueError) as err:
+                raise RecordError(f"{where}.arch: {err}") from None
+    duration = trial.duration.total_seconds() if trial.duration is not None else None
+    return TrialRecord(
+        number=trial.number, state=trial.state.name, genome=dict(trial.params), arch=arch, evaluation=evaluation,
+        reference=attrs.get(REFERENCE_ATTR),
+        datetime_start=trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
+        duration_s=duration, cached_from=stored.get("cached_from") if isinstance(stored, dict) else None,
+        worker=attrs.get(WORKER_ATTR))
+
+
+def stored_key(trial: FrozenTrial) -> str | None:
+    """The ``arch_key`` a completed trial stored, if any."""
+    stored = trial.user_attrs.get(RECORD_ATTR)
+    return stored.get("arch_key") if isinstance(stored, dict) else None
 
 
 def _alive(worker: str) -> bool:
-    """Whether the process ``host:pid`` still runs (unknown hosts count as alive)."""
+    """Whether the process ``host:pid`` still runs (processes on other hosts count as alive)."""
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname():
         return True
@@ -171,16 +222,15 @@ def _alive(worker: str) -> bool:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, ValueError):
         return True
     return True
 
 
 def recover_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
-    """Mark RUNNING trials whose worker process died as FAIL and retry each architecture once.
+    """Mark RUNNING trials whose worker process died as FAIL and retry each one's choices once.
 
-    Storages with a heartbeat (RDB) do this themselves (``heartbeat_interval`` and
-    :class:`optuna.storages.RetryFailedTrialCallback`); for the journal file, which has no
+    Storages with a heartbeat (RDB) do this themselves; for the journal file, which has no
     heartbeat, every trial records its worker as ``host:pid`` and a worker starting on the
     same host checks that the process is gone. Returns the trial numbers marked failed.
     """
@@ -189,7 +239,7 @@ def recover_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStora
     study_id = storage.get_study_id_from_name(study.study_name)
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get("worker")
+        worker = t.user_attrs.get(WORKER_ATTR)
         if worker is None or _alive(worker):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
@@ -199,12 +249,15 @@ def recover_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStora
             continue  # another worker recovered it first
         failed.append(t.number)
         if "retry_of" not in t.user_attrs and t.params:
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+            retry = {"retry_of": t.number}
+            if REFERENCE_ATTR in t.user_attrs:
+                retry[REFERENCE_ATTR] = t.user_attrs[REFERENCE_ATTR]
+            study.enqueue_trial(t.params, user_attrs=retry, skip_if_exists=False)
     return failed
 
 
-def run(study: optuna.Study, objective: Objective, n_trials: int | None, timeout: float | None,
-        callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> None:
-    """Run trials in this process (one at a time; scale out with more processes on one storage)."""
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=list(callbacks), n_jobs=1)
-
+def fail(study: optuna.Study, trials: Sequence[optuna.Trial]) -> None:
+    """Mark trials that were asked but never told as failed (an interrupted or broken batch)."""
+    for trial in trials:
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+            study.tell(trial, state=TrialState.FAIL)

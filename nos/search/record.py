@@ -1,0 +1,176 @@
+"""The one shape of a trial: :class:`Evaluation` (what was measured for one architecture) and
+:class:`TrialRecord` (a trial of a study: its number, state, choices, architecture and evaluation).
+
+Search, reports, sweeps and export all read and write :class:`TrialRecord`; JSON is the exchange
+format (:meth:`TrialRecord.to_dict` / :meth:`TrialRecord.from_dict`, flat keys, one object per
+trial). A skipped proxy (an infeasible candidate is never scored) is ``None`` everywhere: ``null``
+in JSON, an empty cell in CSV, a missing point in TensorBoard.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from nos.arch import Arch, ArchError
+
+RECORD_ATTR = "nos"  # the Optuna user attribute that holds a trial's evaluation (one storage write)
+REFERENCE_ATTR = "reference"  # the user attribute naming the paper variant a trial evaluates
+WORKER_ATTR = "worker"  # host:pid of the process that runs the trial (crash recovery)
+STATES = ("COMPLETE", "FAIL", "RUNNING", "WAITING", "PRUNED")
+
+
+class RecordError(ValueError):
+    """A trial record (JSON) that does not have the documented fields."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the evaluator measured for one architecture on one hardware configuration.
+
+    Attributes:
+        proxy: the proxy's value (higher = predicted more accurate, in the proxy's own unit),
+            or None when it was skipped because a budget was broken.
+        latency_cycles: simulated cycles of one inference (the run's latency model).
+        latency_ms: the same in milliseconds at the hardware clock.
+        params: parameters of the network (BN included).
+        macs: conv + linear multiply-accumulates for one image at the deployment resolution.
+        constraints: budget name -> Optuna constraint value ``measured / budget - 1`` (<= 0: met).
+    """
+
+    proxy: float | None
+    latency_cycles: int
+    latency_ms: float
+    params: int
+    macs: int
+    constraints: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.proxy is not None and not math.isfinite(self.proxy):
+            raise RecordError(f"proxy: must be finite or None (skipped), got {self.proxy!r}")
+
+    @property
+    def feasible(self) -> bool:
+        """Every budget is met."""
+        return all(value <= 0 for value in self.constraints.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"proxy": self.proxy, "latency_cycles": self.latency_cycles, "latency_ms": self.latency_ms,
+                "params": self.params, "macs": self.macs, "constraints": dict(self.constraints)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "evaluation") -> Evaluation:
+        return cls(proxy=_number(data, "proxy", float, where, optional=True),
+                   latency_cycles=_number(data, "latency_cycles", int, where),
+                   latency_ms=_number(data, "latency_ms", float, where),
+                   params=_number(data, "params", int, where), macs=_number(data, "macs", int, where),
+                   constraints=_constraints(data.get("constraints"), where))
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a search.
+
+    Attributes:
+        number: Optuna trial number.
+        state: Optuna state name, one of :data:`STATES`.
+        genome: the searched choices, e.g. ``{"b0.op": "dw", "b1.op": "fuse_half", ...}``.
+        arch: the architecture (None for a trial that failed before it was decided).
+        evaluation: what was measured (None for a trial without results).
+        reference: the paper variant this trial evaluates (``fuse_half`` ...), else None.
+        datetime_start: when the trial started, ISO 8601, or None.
+        duration_s: seconds from start to completion, or None.
+        cached_from: the earlier trial whose evaluation this repeated architecture reused.
+        worker: ``host:pid`` of the process that ran it.
+    """
+
+    number: int
+    state: str
+    genome: Mapping[str, Any] = field(default_factory=dict)
+    arch: Arch | None = None
+    evaluation: Evaluation | None = None
+    reference: str | None = None
+    datetime_start: str | None = None
+    duration_s: float | None = None
+    cached_from: int | None = None
+    worker: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise RecordError(f"state: unknown state {self.state!r} (allowed: {', '.join(STATES)})")
+
+    @property
+    def complete(self) -> bool:
+        """Finished with an evaluation (the trials reports and fronts are made of)."""
+        return self.state == "COMPLETE" and self.evaluation is not None and self.arch is not None
+
+    @property
+    def feasible(self) -> bool:
+        return self.evaluation is not None and self.evaluation.feasible
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON-ready dict: identity fields, ``arch`` (the arch dict), then the evaluation's fields."""
+        out = {"number": self.number, "state": self.state, "reference": self.reference,
+               "datetime_start": self.datetime_start, "duration_s": self.duration_s,
+               "cached_from": self.cached_from, "worker": self.worker, "genome": dict(self.genome),
+               "feasible": self.feasible if self.evaluation is not None else None,
+               "arch": None if self.arch is None else self.arch.to_dict()}
+        if self.evaluation is not None:
+            out.update(self.evaluation.to_dict())
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "record") -> TrialRecord:
+        """Inverse of :meth:`to_dict`; raises :class:`RecordError` naming ``where`` and the field."""
+        if not isinstance(data, Mapping):
+            raise RecordError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        arch = None
+        if data.get("arch") is not None:
+            try:
+                arch = Arch.from_dict(data["arch"])
+            except ArchError as err:
+                raise RecordError(f"{where}.arch: {err}") from None
+        genome = data.get("genome") or {}
+        if not isinstance(genome, Mapping):
+            raise RecordError(f"{where}.genome: expected an object of choice -> value")
+        evaluation = Evaluation.from_dict(data, where) if data.get("latency_cycles") is not None else None
+        return cls(number=_number(data, "number", int, where), state=str(data.get("state")), genome=dict(genome),
+                   arch=arch, evaluation=evaluation, reference=data.get("reference"),
+                   datetime_start=data.get("datetime_start"),
+                   duration_s=_number(data, "duration_s", float, where, optional=True),
+                   cached_from=_number(data, "cached_from", int, where, optional=True), worker=data.get("worker"))
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "record") -> TrialRecord:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise RecordError(f"{where}: not valid JSON ({err.msg})") from None
+        return cls.from_dict(data, where)
+
+    def replace(self, **changes: Any) -> TrialRecord:
+        return dataclasses.replace(self, **changes)
+
+
+def _number(data: Mapping[str, Any], key: str, kind: type, where: str, optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(f"{where}.{key}: expected a number, got {value!r}")
+    if kind is int and value != int(value):
+        raise RecordError(f"{where}.{key}: expected an integer, got {value!r}")
+    return kind(value)
+
+
+def _constraints(value: Any, where: str) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise RecordError(f"{where}.constraints: expected an object of name -> value")
+    return {str(k): _number(value, k, float, f"{where}.constraints") for k in value}
