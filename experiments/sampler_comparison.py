@@ -7,8 +7,9 @@ architecture evaluated by every run (all samplers, all seeds), the best front kn
 The hypervolume reference point is the search's own (from the paper's variants).
 
 The proxy defaults to `params` so that thousands of trials fit in minutes; `--proxy` takes
-any name of nos.proxies.NAMES. Evaluations are cached by architecture across runs (the
-proxy and the simulator are deterministic).
+any proxy config of conf/proxy/. Each run uses the sampler exactly as `nos-search sampler=<name>`
+configures it and the search's own batched ask/evaluate/tell step (`nos.search.study.step`);
+evaluations are cached by architecture across runs (the proxy and the simulator are deterministic).
 
     python experiments/sampler_comparison.py [--seeds 3] [--budgets 50 100 200 500] [--proxy params]
 
@@ -22,44 +23,44 @@ import time
 from pathlib import Path
 
 import optuna
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from nos import sim
-from nos.search.objectives import Evaluation, Evaluator
-from nos.search.pareto import hypervolume_2d, reference_point
-from nos.search.space import arch_key
-from nos.search.study import SAMPLERS, make_sampler
+import nos.cli.search  # noqa: F401  (registers the config schema)
+from nos.run.config import SAMPLER_TARGETS, RunConfig
+from nos.search.objectives import Evaluator
+from nos.search.pareto import hypervolume, reference_point
+from nos.search.study import step
 from search_spaces import get_space
 
 RESULTS = Path(__file__).parent / "results" / "sampler_comparison.md"
+UP_DOWN = ("maximize", "minimize")
 
 
-class CachedEvaluator:
-    """Evaluations shared by all runs, keyed by architecture."""
-
-    def __init__(self, evaluator: Evaluator):
-        self.evaluator, self.cache = evaluator, {}
-
-    def __call__(self, arch) -> Evaluation:
-        key = arch_key(arch)
-        if key not in self.cache:
-            self.cache[key] = self.evaluator(arch)
-        return self.cache[key]
+def config(sampler: str, seed: int, proxy: str) -> RunConfig:
+    """The configuration nos-search would run with ``sampler=<sampler> seed=<seed> proxy=<proxy>``."""
+    with initialize_config_module("nos.conf", version_base="1.3"):
+        cfg = compose("search", overrides=[f"sampler={sampler}", f"seed={seed}", f"proxy={proxy}"])
+    return OmegaConf.to_object(cfg)
 
 
-def run(sampler: str, seed: int, trials: int, space, evaluate: CachedEvaluator, checkpoints, ref):
-    """Hypervolume after each checkpoint, and every (proxy, latency) point evaluated."""
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(sampler, seed))
-    points: list[tuple[float, float]] = []
-
-    def objective(trial):
-        e = evaluate(space.to_arch(space.suggest(trial)))
-        points.append((e.proxy, e.latency_ms))
-        return e.proxy, e.latency_ms
-
+def run(c: RunConfig, space, evaluator: Evaluator, checkpoints, ref):
+    """Hypervolume after each checkpoint, and every (proxy, latency) point evaluated, with the
+    search's own ask/evaluate/tell step (batches of the sampler's population) on an in-memory study."""
+    objectives = c.search.objectives()
+    study = optuna.create_study(directions=objectives.directions, sampler=instantiate(c.sampler))
+    batch = c.search.batch_size or c.sampler.get("population_size") or 1
+    points: list[list[float]] = []
+    earlier: dict[str, int] = {}
     hv, start = {}, time.perf_counter()
     for done in checkpoints:
-        study.optimize(objective, n_trials=done - len(points))
-        hv[done] = hypervolume_2d([p for p, _ in points], [t for _, t in points], ref)
+        while len(points) < done:
+            for record, key in step(study, space, evaluator, objectives, min(batch, done - len(points)),
+                                    "experiment", [], earlier):
+                earlier.setdefault(key, record.number)
+                points.append([record.evaluation.proxy, record.evaluation.latency_ms])
+        hv[done] = hypervolume(points, UP_DOWN, ref)
     return hv, points, time.perf_counter() - start
 
 
@@ -68,30 +69,32 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 200, 500])
     parser.add_argument("--proxy", default="params")
-    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
+    parser.add_argument("--samplers", nargs="+", default=list(SAMPLER_TARGETS))
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = get_space("mobilenet_v2")
-    hardware = sim.Hardware(rows=64, cols=64, dataflow="os", fuse=True)
-    evaluate = CachedEvaluator(Evaluator(hardware, args.proxy))
-    refs = [evaluate(a) for a in space.references.values()]
-    ref = reference_point([e.proxy for e in refs], [e.latency_ms for e in refs])
+    base = config("tpe", 0, args.proxy)
+    space = get_space(base.space.name, **base.space.options())
+    p = base.proxy  # one evaluator for every run: evaluations are cached by architecture
+    evaluator = Evaluator(base.hardware_spec(), p.resolved_name, p.data, p.seed, base.budgets(),
+                          base.search.latency_model, p.budget, p.root)
+    refs = evaluator.evaluate(list(space.references.values()), score_all=True)
+    ref = reference_point([[e.proxy, e.latency_ms] for e in refs], UP_DOWN)
     checkpoints = sorted(args.budgets)
     results, everything = {}, []
     for sampler in args.samplers:
         for seed in range(args.seeds):
-            hv, points, seconds = run(sampler, seed, checkpoints[-1], space, evaluate, checkpoints, ref)
+            hv, points, seconds = run(config(sampler, seed, args.proxy), space, evaluator, checkpoints, ref)
             results[(sampler, seed)] = (hv, seconds)
             everything += points
             print(f"{sampler} seed {seed}: " + ", ".join(f"{n}: {v:.4g}" for n, v in hv.items())
                   + f" ({seconds:.0f} s)", flush=True)
-    best = hypervolume_2d([p for p, _ in everything], [t for _, t in everything], ref)
+    best = hypervolume(everything, UP_DOWN, ref)
     lines = ["# Sampler comparison on the MobileNetV2 operator space (64x64 FuSe array)", "",
              f"Measured with `python experiments/sampler_comparison.py --seeds {args.seeds} --budgets "
              f"{' '.join(map(str, checkpoints))} --proxy {args.proxy}`. Objectives: proxy `{args.proxy}` (up) and "
              f"simulated latency in ms (down); hypervolume reference point (proxy, ms) = ({ref[0]:.6g}, {ref[1]:.6g}).",
              f"Values are hypervolume / hypervolume of the long-run reference front (the union of all "
-             f"{len(everything)} evaluations of all runs; {len(evaluate.cache)} distinct architectures evaluated, the 5 references included; "
+             f"{len(everything)} evaluations of all runs; {len(evaluator)} distinct architectures evaluated, the 5 references included; "
              f"its hypervolume is {best:.6g}); mean ± standard deviation over {args.seeds} seeds.", "",
              "| sampler | " + " | ".join(f"{n} trials" for n in checkpoints) + " | seconds per run |",
              "|---|" + "---:|" * (len(checkpoints) + 1)]

@@ -1,7 +1,10 @@
-"""``nos-search``: the Hydra app over :mod:`nos.search.launch` (configs in ``conf/search.yaml``)."""
+"""``nos-search``: the Hydra app over :class:`nos.run.Run` (configs in ``conf/search.yaml``,
+schema :class:`nos.run.RunConfig`; ``nos-search --help`` lists the options)."""
 from __future__ import annotations
 
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import hydra
@@ -9,29 +12,22 @@ import optuna
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from nos.cli.common import CONF_DIR, fail, plain, run_app
-from nos.search.launch import Search, SearchConfig
+from nos.cli.common import CONFIG_PATH, fail, run_app, store_schema, to_object
+from nos.run import Run, RunConfig
+from nos.run.config import HardwareSchema
+
+APP = "nos-search"
+store_schema("search_schema", RunConfig, {"hardware": HardwareSchema})
 
 
-def config_from(cfg: DictConfig) -> SearchConfig:
-    """The :class:`SearchConfig` a composed Hydra config describes."""
-    space = plain(cfg.space)
-    return SearchConfig(
-        space=space.pop("name"), space_options={k: v for k, v in space.items() if v is not None},
-        hardware=plain(cfg.hardware), proxy=cfg.proxy.name, data=cfg.proxy.data,
-        train_budget=plain(cfg.proxy.get("budget")),
-        sampler=cfg.sampler.name, sampler_options=plain(cfg.sampler.options) or {},
-        storage_url=cfg.storage.url, storage_path=cfg.storage.path, study_name=cfg.study_name, seed=cfg.seed,
-        n_trials=cfg.search.n_trials, timeout=cfg.search.timeout, objective=cfg.search.objective,
-        latency_unit=cfg.search.latency_unit, latency_model=cfg.search.latency_model,
-        reward_target_ms=cfg.search.reward_target_ms, reward_w=cfg.search.reward_w,
-        report_every=cfg.search.report_every,
-        seed_references=cfg.search.seed_references, budgets=plain(cfg.constraints))
+def check(cfg: DictConfig) -> None:
+    """Everything :class:`Run` validates, and the storage, for a composed config (writes nothing)."""
+    Run(to_object(cfg, RunConfig), Path("unused")).check_storage()
 
 
 def _remove_if_only_hydra_files(run_dir: Path) -> None:
-    """Rejected input leaves nothing behind: drop a run directory that holds only what
-    Hydra wrote before nos saw the config (never one with a study or reports in it)."""
+    """Rejected input leaves nothing behind: drop a run directory that holds only what Hydra
+    wrote before nos saw the config (never one with a study or reports in it)."""
     hydra_files = {".hydra", "search.log"}
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= hydra_files:
         for name in hydra_files:
@@ -40,24 +36,34 @@ def _remove_if_only_hydra_files(run_dir: Path) -> None:
         run_dir.rmdir()
 
 
-@hydra.main(config_path=CONF_DIR, config_name="search", version_base="1.3")
+def resume_command(run_dir: Path) -> str:
+    """The command line that continues this run's study."""
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.run.dir=")]
+    return " ".join([APP, *map(shlex.quote, overrides), shlex.quote(f"hydra.run.dir={run_dir}")])
+
+
+@hydra.main(config_path=CONFIG_PATH, config_name="search", version_base="1.3")
 def _search(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # nos logs one concise line per trial
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # nos reports progress itself
+    hint = resume_command(run_dir)
     try:
-        search = Search(config_from(cfg), run_dir)
+        run = Run(to_object(cfg, RunConfig), run_dir, resume_hint=hint).open()
     except ValueError as err:
         _remove_if_only_hydra_files(run_dir)
-        fail("nos-search", str(err))
-    search.run()
-    print("\n" + (run_dir / "report.md").read_text())
-    print(f"Files in {run_dir}: pareto.json, trials.csv, report.md, run.json, tb/ "
-          f"(study storage: {search.describe()['storage']})")
+        fail(APP, str(err))
+    outcome = run.search()
+    print("\n" + outcome.report)
+    print(f"Files in {run_dir}: report.md, pareto.json, trials.csv, trials.jsonl, front.png, run.json, tb/ "
+          f"(study: {run.storage_label}, study_name {run.config.study_name})")
     print(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
+    if outcome.stopped == "interrupted":
+        print(f"{APP}: interrupted; the study is saved, resume with: {hint}", file=sys.stderr)
+        sys.exit(130)
 
 
 def main() -> None:
-    run_app(_search)
+    run_app(APP, _search, "search", check)
 
 
 if __name__ == "__main__":

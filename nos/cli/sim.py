@@ -7,20 +7,41 @@ exits 2 with one line on stderr.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import hydra
 from omegaconf import DictConfig
 
 from nos import zoo
 from nos.arch import Arch
-from nos.cli.common import CONF_DIR, fail, plain, run_app
+from nos.cli.common import CONFIG_PATH, fail, run_app, store_schema, to_object
 from nos.export import read_record
+from nos.run.config import HardwareSchema
 from nos.sim import Hardware, LayerTable, SimResult, simulate
 
+APP = "nos-sim"
 OUTPUTS = ("table", "json")
+
+
+@dataclass
+class SimConfig:
+    """``conf/sim.yaml``: what to simulate on which array."""
+
+    network: str = "mobilenet_v2"  # a zoo network (nos-zoo lists them) ...
+    variant: str = "baseline"  # ... and its variant
+    arch: Optional[str] = None  # or an arch.json (overrides network)
+    records: Optional[str] = None  # or a JSON list of layer records (overrides network and arch)
+    input_size: Optional[int] = None  # image size for network/arch; None: the arch's own
+    model: str = "scalesim"  # scalesim | paper | paper_era
+    output: str = "table"  # table | json
+    hardware: Any = field(default_factory=dict)  # nos.sim.Hardware fields (conf/hardware/)
+
+
+store_schema("sim_schema", SimConfig, {"hardware": HardwareSchema})
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -32,7 +53,7 @@ def _read_json(path: str, what: str) -> Any:
         raise ValueError(f"{what}: {path} is not valid JSON ({err.msg} at line {err.lineno})") from None
 
 
-def _workload(cfg: DictConfig) -> tuple[str, Arch | LayerTable]:
+def _workload(cfg: SimConfig) -> tuple[str, Arch | LayerTable]:
     """(name, what to simulate) from the config's records / arch / network keys."""
     if cfg.records is not None:
         return Path(cfg.records).stem, LayerTable.from_records(_read_json(cfg.records, "records"))
@@ -65,25 +86,30 @@ def format_table(name: str, result: SimResult) -> str:
     return "\n".join(lines)
 
 
-@hydra.main(config_path=CONF_DIR, config_name="sim", version_base="1.3")
+def _prepare(cfg: DictConfig) -> tuple[SimConfig, Hardware]:
+    c = to_object(cfg, SimConfig)
+    if c.output not in OUTPUTS:
+        raise ValueError(f"output: unknown output {c.output!r} (allowed: {', '.join(OUTPUTS)})")
+    return c, Hardware.from_dict(dataclasses.asdict(c.hardware))
+
+
+@hydra.main(config_path=CONFIG_PATH, config_name="sim", version_base="1.3")
 def _sim(cfg: DictConfig) -> None:
     try:
-        if cfg.output not in OUTPUTS:
-            raise ValueError(f"output: unknown output {cfg.output!r} (allowed: {', '.join(OUTPUTS)})")
-        hardware = Hardware.from_dict(plain(cfg.hardware))
-        name, workload = _workload(cfg)
-        result = simulate(workload, hardware, model=cfg.model, input_size=cfg.input_size)
-        if cfg.output == "json":
+        c, hardware = _prepare(cfg)
+        name, workload = _workload(c)
+        result = simulate(workload, hardware, model=c.model, input_size=c.input_size)
+        if c.output == "json":
             text = json.dumps({"network": name, **result.summary(), "per_layer": result.layer_records()})
         else:
             text = format_table(name, result)
     except (ValueError, TypeError) as err:
-        fail("nos-sim", str(err))
+        fail(APP, str(err))
     print(text)
 
 
 def main() -> None:
-    run_app(_sim)
+    run_app(APP, _sim, "sim", _prepare)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Usage: ``nos-zoo`` (table of all 25) or ``nos-zoo NAME [VARIANT]`` (the compact 
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 from nos import zoo
@@ -18,16 +19,30 @@ def table() -> str:
     return "\n".join(rows)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, as every nos app
+        self.exit(2, f"nos-zoo: {message} (see nos-zoo --help)\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nos-zoo", description="The reference networks (MobileNet-V1/V2/V3-Small/V3-Large, MnasNet-B1) "
+                "and the FuSeConv paper's variants of each. Without arguments: a table of all of them with "
+                "parameters and conv+linear MACs; with NAME [VARIANT]: that network in the compact "
+                "one-line-per-block text form.",
+                epilog=f"networks: {', '.join(zoo.names())}; variants: {', '.join(zoo.VARIANTS)}. "
+                       "Example: nos-zoo mobilenet_v2 fuse_half")
+    p.add_argument("name", nargs="?", help="a network (default: print the table of all)")
+    p.add_argument("variant", nargs="?", default="baseline", help="its variant (default: baseline)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.name is None:
         print(table())
         return 0
-    if len(args) > 2:
-        print("usage: nos-zoo [NAME [VARIANT]]", file=sys.stderr)
-        return 2
     try:
-        print(zoo.get(*args).to_text(), end="")
+        print(zoo.get(args.name, args.variant).to_text(), end="")
     except ValueError as err:
         print(f"nos-zoo: {err}", file=sys.stderr)
         return 2

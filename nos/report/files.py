@@ -1,86 +1,135 @@
-"""pareto.json and trials.csv, written atomically (temp file, then rename) so a crash
-never leaves a truncated file."""
+"""The files of a run directory that a user opens without nos.
+
+* ``trials.jsonl``: one :class:`~nos.search.record.TrialRecord` JSON object per line, every
+  finished trial this worker knows of (the exchange format: export and sweeps read it);
+* ``trials.csv``: the same trials for people (one column per searched choice, objective and
+  constraint values, whether the trial is a reference);
+* ``pareto.json``: the Pareto members as a JSON list of TrialRecords, fastest first.
+
+Trial files are appended, a line per trial (a crash can tear at most the last line, which
+readers skip); whole files (``pareto.json``, ``run.json``, ``report.md``) are replaced in one
+rename, so a reader sees the old or the new file, never a truncated one.
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
-import math
 import os
-import tempfile
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence, TextIO
 
-from nos.search.pareto import pareto_mask
-from nos.search.study import Record
+from nos.search.record import RecordError, TrialRecord
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-TRIAL_COLUMNS = ("trial", "state", "feasible", "proxy", "latency_cycles", "latency_ms", "params", "macs", "arch")
+TRIALS_CSV, TRIALS_JSONL, PARETO_JSON = "trials.csv", "trials.jsonl", "pareto.json"
+CSV_HEAD = ("number", "state", "reference", "datetime_start", "duration_s", "feasible", "proxy", "latency_ms",
+            "latency_cycles", "params", "macs")
+CSV_TAIL = ("cached_from", "worker")
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename (readers see the old or the new file)."""
+def atomic_write(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one rename (readers see the old or the new file).
+
+    The file gets the permissions of any new file (0666 less the process umask)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for everyone the umask allows
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def evaluated(records: list[Record]) -> list[Record]:
-    return [r for r in records if r.evaluation is not None and r.state == "COMPLETE"]
+def write_json(path: str | Path, data: Any) -> None:
+    atomic_write(path, json.dumps(data, indent=1) + "\n")
 
 
-def pareto_records(records: list[Record]) -> list[Record]:
-    """The feasible non-dominated records, fastest first (duplicates of one architecture
-    from the cache are kept once, the earliest trial)."""
-    done, seen = [], set()
-    for r in evaluated(records):
-        key = r.arch.to_json(indent=None)
-        if key not in seen:
-            seen.add(key)
-            done.append(r)
-    if not done:
-        return []
-    mask = pareto_mask([r.evaluation.proxy for r in done], [r.evaluation.latency_cycles for r in done],
-                       [r.feasible for r in done])
-    front = [r for r, keep in zip(done, mask) if keep]
-    return sorted(front, key=lambda r: (r.evaluation.latency_cycles, -r.evaluation.proxy))
+def write_records(path: str | Path, records: Iterable[TrialRecord]) -> None:
+    """A JSON list of records (``pareto.json``), replaced atomically."""
+    write_json(path, [r.to_dict() for r in records])
 
 
-def member(record: Record) -> dict[str, Any]:
-    """One pareto.json entry."""
-    e = record.evaluation
-    return {"trial": record.trial, "arch": record.arch.to_dict(), "proxy": e.proxy,
-            "latency_cycles": e.latency_cycles, "latency_ms": e.latency_ms, "params": e.params,
-            "macs": e.macs, "constraints": e.constraints}
+def read_records(path: str | Path) -> list[TrialRecord]:
+    """Records from ``pareto.json`` (a JSON list) or ``trials.jsonl`` (one object per line; a torn
+    last line, left by a crash mid-write, is skipped). Raises RecordError naming file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise RecordError(f"{path}: cannot read ({err.strerror})") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise RecordError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        if not isinstance(data, list):
+            raise RecordError(f"{path}: expected a JSON list of trial records")
+        return [TrialRecord.from_dict(item, f"{path}[{i}]") for i, item in enumerate(data)]
+    complete = text.split("\n")[:-1]  # what follows the last newline is empty or a torn line
+    return [TrialRecord.from_json(line, f"{path} line {i + 1}") for i, line in enumerate(complete) if line]
 
 
-def write_pareto_json(records: list[Record], path: Path) -> list[Record]:
-    front = pareto_records(records)
-    atomic_write(path, json.dumps([member(r) for r in front], indent=1) + "\n")
-    return front
+class TrialLog:
+    """``trials.csv`` and ``trials.jsonl`` of a run directory, appended a trial at a time.
 
+    Args:
+        run_dir: the run directory.
+        choices: the searched choice names (a column each, in this order).
+        constraints: the budget names (a ``constraint_<name>`` column each).
+    """
 
-def write_trials_csv(records: list[Record], path: Path) -> None:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(TRIAL_COLUMNS)
-    for r in records:
+    def __init__(self, run_dir: str | Path, choices: Sequence[str], constraints: Sequence[str]):
+        self.run_dir = Path(run_dir)
+        self.choices, self.constraints = list(choices), list(constraints)
+        self.columns = [*CSV_HEAD, *(f"constraint_{c}" for c in self.constraints), *self.choices, *CSV_TAIL]
+        self._csv: TextIO | None = None
+        self._jsonl: TextIO | None = None
+        self._writer: Any = None
+
+    def rewrite(self, records: Iterable[TrialRecord]) -> None:
+        """Start both files afresh with ``records`` (a resumed or refreshed run's snapshot)."""
+        records = list(records)
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(self.columns)
+        writer.writerows(self.row(r) for r in records)
+        atomic_write(self.run_dir / TRIALS_CSV, text.getvalue())
+        atomic_write(self.run_dir / TRIALS_JSONL, "".join(r.to_json() + "\n" for r in records))
+        self.close()
+        self._csv = open(self.run_dir / TRIALS_CSV, "a", newline="")
+        self._jsonl = open(self.run_dir / TRIALS_JSONL, "a")
+        self._writer = csv.writer(self._csv, lineterminator="\n")
+
+    def append(self, record: TrialRecord) -> None:
+        if self._writer is None:
+            raise RuntimeError("TrialLog.append before rewrite")
+        self._writer.writerow(self.row(record))
+        self._jsonl.write(record.to_json() + "\n")
+
+    def flush(self) -> None:
+        for f in (self._csv, self._jsonl):
+            if f is not None:
+                f.flush()
+
+    def close(self) -> None:
+        for f in (self._csv, self._jsonl):
+            if f is not None:
+                f.close()
+        self._csv = self._jsonl = self._writer = None
+
+    def row(self, r: TrialRecord) -> list[Any]:
         e = r.evaluation
-        if e is None:
-            writer.writerow([r.trial, r.state, "", "", "", "", "", "", ""])
-            continue
-        proxy = "" if not math.isfinite(e.proxy) else repr(e.proxy)
-        writer.writerow([r.trial, r.state, int(r.feasible), proxy, e.latency_cycles, repr(e.latency_ms),
-                         e.params, e.macs, r.arch.to_json(indent=None)])
-    atomic_write(path, out.getvalue())
-
+        measured = ["", "", "", "", "", ""] if e is None else [
+            int(e.feasible), "" if e.proxy is None else repr(e.proxy), repr(e.latency_ms), e.latency_cycles,
+            e.params, e.macs]
+        constraints = [repr(e.constraints[c]) if e is not None and c in e.constraints else "" for c in self.constraints]
+        duration = "" if r.duration_s is None else f"{r.duration_s:.3f}"
+        return [r.number, r.state, r.reference or "", r.datetime_start or "", duration, *measured, *constraints,
+                *(r.genome.get(c, "") for c in self.choices),
+                "" if r.cached_from is None else r.cached_from, r.worker or ""]

@@ -1,0 +1,126 @@
+"""The Pareto-front figure of a run (and of a sweep), rendered without pyplot's global state.
+
+Figures are :class:`matplotlib.figure.Figure` objects drawn on an Agg canvas directly, so
+importing or using this module never switches matplotlib's backend. :func:`render` gives the
+PNG bytes (written into the run directory) and the RGB array (logged to TensorBoard).
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from nos.search.record import Evaluation, TrialRecord
+
+MARGINS = {"left": 0.1, "right": 0.72, "bottom": 0.11, "top": 0.92}  # the legend sits right of the axes
+REFERENCE_MARKERS = {"baseline": "*", "fuse_full": "^", "fuse_half": "D", "fuse_full_50": "v", "fuse_half_50": "s"}
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One plotted quantity: the :class:`Evaluation` field, its label with unit, a scale factor
+    (shown value = field x scale) and whether a log scale fits it."""
+
+    field: str
+    label: str
+    scale: float = 1.0
+    log: bool = False
+
+    def of(self, e: Evaluation) -> float | None:
+        value = getattr(e, self.field)
+        return None if value is None else value * self.scale
+
+
+def _points(evaluations: Sequence[Evaluation], x: Axis, y: Axis) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [(x.of(e), y.of(e)) for e in evaluations]
+    pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+    return (np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])) if pairs else (np.zeros(0), np.zeros(0))
+
+
+def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], references: Mapping[str, Evaluation],
+                 x: Axis, y: Axis, title: str = "") -> Figure:
+    """Every evaluated trial (grey), the front (blue steps, sorted along ``x``), infeasible trials
+    (red crosses along the bottom: their proxy was skipped) and the paper's variants, each with
+    its own marker; the legend sits outside the axes so it covers no point."""
+    fig = Figure(figsize=(8.5, 5), dpi=110)
+    ax = fig.add_subplot()
+    done = [r.evaluation for r in records if r.complete]
+    feasible = [e for e in done if e.feasible]
+    infeasible = [e for e in done if not e.feasible]
+    fx, fy = _points(feasible, x, y)
+    ax.scatter(fx, fy, s=10, c="0.72", lw=0, label=f"trials ({len(feasible)})")
+    if infeasible:
+        ix = np.array([x.of(e) for e in infeasible if x.of(e) is not None])
+        floor = fy.min() if fy.size else 0.0
+        ax.scatter(ix, np.full(ix.shape, floor), marker="x", s=14, c="tab:red", lw=0.8,
+                   label=f"infeasible ({len(infeasible)}; budget broken, not scored)")
+    px, py = _points([r.evaluation for r in front], x, y)
+    if px.size:
+        order = np.argsort(px)
+        ax.step(px[order], py[order], where="post", c="tab:blue", lw=1.2)
+        ax.scatter(px, py, s=28, c="tab:blue", zorder=3, label=f"Pareto front ({len(front)})")
+    for label, e in references.items():
+        rx, ry = x.of(e), y.of(e)
+        if rx is None or ry is None:
+            continue
+        ax.scatter([rx], [ry], marker=REFERENCE_MARKERS.get(label, "P"), s=90, c="tab:orange",
+                   edgecolors="black", linewidths=0.6, zorder=4, label=f"paper: {label}")
+    _scale(ax, "x", x.log)
+    _scale(ax, "y", y.log)
+    ax.set_xlabel(x.label)
+    ax.set_ylabel(y.label)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.subplots_adjust(**MARGINS)  # fixed margins: tight_layout costs more than drawing the points
+    return fig
+
+
+def sweep_figure(runs: Sequence[tuple[str, list[TrialRecord]]], x: Axis, y: Axis, title: str,
+                 references: Mapping[str, Evaluation] | None = None) -> Figure:
+    """The fronts of several runs (one line each) with the paper's variants of the first run."""
+    fig = Figure(figsize=(9, 5), dpi=110)
+    ax = fig.add_subplot()
+    for label, front in runs:
+        px, py = _points([r.evaluation for r in front], x, y)
+        order = np.argsort(px)
+        ax.step(px[order], py[order], where="post", marker="o", ms=3, label=label)
+    for label, e in (references or {}).items():
+        if x.of(e) is not None and y.of(e) is not None:
+            ax.scatter([x.of(e)], [y.of(e)], marker=REFERENCE_MARKERS.get(label, "P"), s=80, c="tab:orange",
+                       edgecolors="black", linewidths=0.6, zorder=4, label=f"paper: {label}")
+    _scale(ax, "x", x.log)
+    ax.set_xlabel(x.label)
+    ax.set_ylabel(y.label)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.subplots_adjust(**MARGINS)
+    return fig
+
+
+def _scale(ax, which: str, log: bool) -> None:
+    """Axis ``which`` (x or y) on a log scale labelled 0.2, 0.5, 1, 2, 5 ... in plain numbers."""
+    if not log:
+        return
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def render(fig: Figure) -> tuple[bytes, np.ndarray]:
+    """(PNG bytes, RGB array (H, W, 3) uint8) of ``fig``, drawn once."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
+    png = io.BytesIO()
+    Image.fromarray(rgba).save(png, format="png")
+    return png.getvalue(), rgba[..., :3].copy()

@@ -1,0 +1,169 @@
+"""The configuration of a search run: one set of dataclasses that is both the library's input
+(:class:`RunConfig`) and the Hydra apps' structured-config schema (``conf/search.yaml``).
+
+Field validation happens in two places, both before anything is written: OmegaConf checks
+types and refuses unknown keys when Hydra composes the config; :meth:`RunConfig.validate` (and
+the constructors it calls: ``Hardware``, ``Budgets``, ``Objectives``, the space, the proxy)
+checks values, each error naming the key and the allowed values.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from nos import proxies, sim
+from nos.search.objectives import Budgets, Objectives
+
+SAMPLER_TARGETS = {
+    "tpe": "optuna.samplers.TPESampler",
+    "nsga2": "optuna.samplers.NSGAIISampler",
+    "nsga3": "optuna.samplers.NSGAIIISampler",
+    "random": "optuna.samplers.RandomSampler",
+    "gp": "optuna.samplers.GPSampler",
+}  # the sampler configs of conf/sampler/, by name
+
+
+def mutable_schema(cls: type) -> type:
+    """A non-frozen dataclass with the fields, types and defaults of frozen dataclass ``cls``.
+
+    OmegaConf makes a frozen dataclass node read-only, so Hydra could not merge a config file
+    into it; the schema keeps one source of truth (``cls``) and ``cls(**fields)`` validates."""
+    hints = typing.get_type_hints(cls)
+    fields = [(f.name, hints[f.name], field(default=f.default)) for f in dataclasses.fields(cls)]
+    return dataclasses.make_dataclass(f"{cls.__name__}Schema", fields)
+
+
+HardwareSchema = mutable_schema(sim.Hardware)
+BudgetsSchema = mutable_schema(Budgets)
+
+
+@dataclass
+class SpaceConfig:
+    """``space``: a registered search space (``search_spaces/``) and its options."""
+
+    name: str = "mobilenet_v2"
+    ops: Optional[list[str]] = None  # None: every operator
+    kernels: Optional[list[int]] = None  # e.g. [3, 5, 7]; None: the backbone's
+    expansions: Optional[list[float]] = None  # e.g. [3, 6]; None: the backbone's
+
+    def options(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "name" and v is not None}
+
+
+@dataclass
+class ProxyConfig:
+    """``proxy``: the accuracy objective."""
+
+    name: Optional[str] = None  # None: nos.proxies.DEFAULT
+    data: str = "digits"  # a data set of nos.proxies.DATASETS
+    root: Optional[str] = None  # the data set's folder, for data sets read from disk
+    seed: int = 0  # the proxy's seed: a recorded value equals nos.proxies.score(arch, name, data, seed)
+    budget: Optional[dict[str, Any]] = None  # proxy=train: nos.proxies.Budget fields
+
+    @property
+    def resolved_name(self) -> str:
+        return proxies.DEFAULT if self.name is None else self.name
+
+
+@dataclass
+class StorageConfig:
+    """``storage``: where the Optuna study lives (``nos.search.study.make_storage``)."""
+
+    _target_: str = "nos.search.study.make_storage"
+    url: Optional[str] = None  # any Optuna storage URL, or journal:<path>
+    path: Optional[str] = "study.journal"  # the journal file, relative to the run directory
+
+
+@dataclass
+class SearchSettings:
+    """``search``: how long to search and what to optimize."""
+
+    n_trials: Optional[int] = 400  # trials this invocation runs; None: until the timeout
+    timeout: Optional[float] = None  # seconds, or None
+    objective: str = "pareto"  # pareto: (proxy, latency); reward: MnasNet's single objective
+    latency_unit: str = "ms"  # ms | cycles
+    latency_model: str = "compute"  # compute | roofline
+    reward_target_ms: Optional[float] = None
+    reward_w: float = -0.07
+    batch_size: Optional[int] = None  # trials proposed together; None: the sampler's population, else 1
+    report_every: int = 100  # refresh pareto.json, the figures and TensorBoard's front every N trials
+    seed_references: bool = True  # a new study first evaluates the paper's variants in the space
+
+    def objectives(self) -> Objectives:
+        return Objectives(self.objective, self.latency_unit, self.reward_target_ms, self.reward_w)
+
+
+@dataclass
+class RunConfig:
+    """Everything a search run needs (``conf/search.yaml`` composes one).
+
+    ``hardware`` holds :class:`nos.sim.Hardware` fields, ``sampler`` an Optuna sampler as
+    ``{"_target_": <class path>, "seed": ..., <options>}``, ``constraints`` the budgets.
+    """
+
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    hardware: Any = field(default_factory=HardwareSchema)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    sampler: Any = field(default_factory=lambda: {"_target_": SAMPLER_TARGETS["tpe"], "seed": 0})
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    constraints: Any = field(default_factory=BudgetsSchema)
+    seed: int = 0  # the sampler's seed (workers of one study take different seeds)
+    study_name: str = "nos"
+
+    def validate(self) -> None:
+        """Raise ValueError (naming the key) unless every value is usable; writes nothing."""
+        s = self.search
+        if s.n_trials is not None and (isinstance(s.n_trials, bool) or s.n_trials < 1):
+            raise ValueError(f"search.n_trials: expected a positive integer or null, got {s.n_trials!r}")
+        if s.timeout is not None and not s.timeout > 0:
+            raise ValueError(f"search.timeout: expected positive seconds or null, got {s.timeout!r}")
+        if s.batch_size is not None and s.batch_size < 1:
+            raise ValueError(f"search.batch_size: expected a positive integer or null, got {s.batch_size!r}")
+        if s.report_every < 1:
+            raise ValueError(f"search.report_every: expected a positive integer, got {s.report_every!r}")
+        if not isinstance(self.sampler, dict) or not isinstance(self.sampler.get("_target_"), str):
+            raise ValueError(f"sampler: expected a mapping with _target_ (one of conf/sampler/: "
+                             f"{', '.join(SAMPLER_TARGETS)}), got {self.sampler!r}")
+        if not self.study_name:
+            raise ValueError("study_name: must not be empty")
+        self.hardware_spec()
+        self.budgets()
+        s.objectives()
+
+    def hardware_spec(self) -> sim.Hardware:
+        return sim.Hardware.from_dict(_plain(self.hardware))
+
+    def budgets(self) -> Budgets:
+        return Budgets(**_plain(self.constraints))
+
+    def defining(self) -> dict[str, Any]:
+        """The settings that define the study's objectives: a resumed study must keep them."""
+        s = self.search
+        return {"space": dataclasses.asdict(self.space), "hardware": dataclasses.asdict(self.hardware_spec()),
+                "proxy": {**dataclasses.asdict(self.proxy), "name": self.proxy.resolved_name},
+                "search": {"objective": s.objective, "latency_unit": s.latency_unit,
+                           "latency_model": s.latency_model, "reward_target_ms": s.reward_target_ms,
+                           "reward_w": s.reward_w},
+                "constraints": dataclasses.asdict(self.budgets())}
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    """A schema dataclass or a mapping as a plain dict."""
+    if dataclasses.is_dataclass(node):
+        return dataclasses.asdict(node)
+    if isinstance(node, dict):
+        return dict(node)
+    raise ValueError(f"expected a mapping of fields, got {type(node).__name__}")
+
+
+def differences(stored: Any, current: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    if isinstance(stored, dict) and isinstance(current, dict):
+        out = []
+        for key in sorted(set(stored) | set(current), key=str):
+            out += differences(stored.get(key), current.get(key), f"{prefix}{key}.")
+        return out
+    return [] if stored == current else [prefix.rstrip(".")]

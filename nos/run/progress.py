@@ -1,0 +1,86 @@
+"""The progress of a search as one line a person can read: n/N, elapsed time, ETA, the best value
+of each objective so far, the front's size and the feasible share.
+
+On a terminal the line is redrawn in place (at most ten times a second); otherwise (a log file,
+a CI job, a test) it is logged every ``every_s`` seconds and once at the end.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import TextIO
+
+log = logging.getLogger("nos.run")
+
+
+def clock(seconds: float) -> str:
+    """``h:mm:ss``."""
+    seconds = int(round(max(seconds, 0.0)))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Counts finished trials of this invocation and reports them.
+
+    Args:
+        total: trials this invocation runs (None: until a timeout).
+        timeout: seconds this invocation may run (None: no limit).
+        stream: where a terminal line goes (default stderr); not a terminal: lines are logged.
+        every_s: seconds between logged lines when the stream is not a terminal.
+    """
+
+    def __init__(self, total: int | None, timeout: float | None, stream: TextIO | None = None,
+                 every_s: float = 5.0):
+        self.total, self.timeout = total, timeout
+        self.stream = sys.stderr if stream is None else stream
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every_s = every_s
+        self.start = time.monotonic()
+        self.done = 0
+        self.feasible = 0
+        self._last_shown = 0.0
+        self._line = ""
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def eta(self) -> float | None:
+        """Seconds left: from the trial rate towards ``total``, or to the timeout if sooner."""
+        left = []
+        if self.total is not None and self.done:
+            left.append(self.elapsed / self.done * (self.total - self.done))
+        if self.timeout is not None:
+            left.append(self.timeout - self.elapsed)
+        return min(left) if left else None
+
+    def update(self, feasible: bool, best: str, front: int) -> None:
+        """One more trial finished; ``best`` describes the best value per objective so far."""
+        self.done += 1
+        self.feasible += bool(feasible)
+        now = time.monotonic()
+        if now - self._last_shown >= (0.1 if self.live else self.every_s):
+            self._last_shown = now
+            self.show(best, front)
+
+    def show(self, best: str, front: int) -> None:
+        count = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
+        share = f"{self.feasible / self.done:.0%}" if self.done else "-"
+        eta = self.eta()
+        line = (f"trials {count} | {clock(self.elapsed)} elapsed"
+                f"{'' if eta is None else f', ETA {clock(eta)}'} | {best} | front {front} | feasible {share}")
+        if self.live:
+            self.stream.write("\r" + line.ljust(len(self._line)))
+            self.stream.flush()
+        else:
+            log.info(line)
+        self._line = line
+
+    def close(self, best: str, front: int) -> None:
+        """Show the final count (unless just shown) and end a terminal line."""
+        if self.done and not self._line.startswith(f"trials {self.done}"):
+            self.show(best, front)
+        if self.live and self._line:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,343 @@
+"""A search run: one run directory, one Optuna study, the paper's variants as references, the
+trials (asked in batches, evaluated together, told back), the progress line and the reports.
+
+:class:`Run` validates everything in its constructor and writes nothing; :meth:`Run.open`
+creates or resumes the study (refusing a resume under settings that change the objectives);
+:meth:`Run.search` runs the trials until ``search.n_trials``, ``search.timeout`` or Ctrl-C, and
+always leaves complete reports and a resumable study behind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from optuna.trial import TrialState
+
+from nos import proxies
+from nos.report.files import write_json
+from nos.report.markdown import RunSummary
+from nos.run.config import RunConfig, differences
+from nos.run.progress import Progress
+from nos.run.reports import RunReports
+from nos.search import study as studies
+from nos.search.objectives import Evaluator
+from nos.search.pareto import Front, reference_point
+from nos.search.record import REFERENCE_ATTR, Evaluation, TrialRecord
+from nos.search.space import arch_key
+from search_spaces import get_space
+
+log = logging.getLogger("nos.run")
+REFERENCES_ATTR, HV_REFERENCE_ATTR = "references", "hv_reference"
+FRONT_DIRECTIONS = ("maximize", "minimize")  # the reported front: proxy up, latency (ms) down
+STOPS = ("n_trials", "timeout", "interrupted")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :meth:`Run.search` leaves.
+
+    Attributes:
+        stopped: why this invocation ended, one of :data:`STOPS`.
+        trials_run: trials this invocation finished (complete or failed).
+        front: the Pareto members, fastest first.
+        hypervolume: of the front against the study's reference point.
+        report: the text of ``report.md``.
+    """
+
+    stopped: str
+    trials_run: int
+    front: list[TrialRecord]
+    hypervolume: float
+    report: str
+
+
+def _instantiate(node: dict[str, Any], key: str, **overrides: Any) -> Any:
+    """``hydra.utils.instantiate`` with a one-line error naming ``key``."""
+    try:
+        return instantiate(node, **overrides)
+    except InstantiationException as err:
+        cause = err.__cause__ if err.__cause__ is not None else err
+        message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        if isinstance(cause, ValueError) and message.startswith(f"{key}."):
+            raise ValueError(message) from None
+        raise ValueError(f"{key}: cannot build {node.get('_target_')}: {message}") from None
+
+
+class Run:
+    """One search run in ``run_dir``.
+
+    Args:
+        config: the run's configuration (validated here; nothing is written).
+        run_dir: the run directory (created by :meth:`open`).
+        resume_hint: the command that resumes this run, printed when it is interrupted.
+    """
+
+    def __init__(self, config: RunConfig, run_dir: str | Path, resume_hint: str | None = None):
+        config.validate()
+        self.config, self.run_dir, self.resume_hint = config, Path(run_dir), resume_hint
+        self.space = get_space(config.space.name, **config.space.options())
+        self.hardware = config.hardware_spec()
+        self.objectives = config.search.objectives()
+        p = config.proxy
+        self.evaluator = Evaluator(self.hardware, p.resolved_name, p.data, p.seed, config.budgets(),
+                                   config.search.latency_model, p.budget, p.root)
+        self.evaluator.check_data()
+        self.sampler = _instantiate(config.sampler, "sampler")
+        if not isinstance(self.sampler, optuna.samplers.BaseSampler):
+            raise ValueError(f"sampler: {config.sampler['_target_']} is not an Optuna sampler")
+        self.batch = config.search.batch_size or config.sampler.get("population_size") or 1
+        storage = dataclasses.asdict(config.storage)
+        if storage["url"] is None and storage["path"] is None:
+            raise ValueError("storage.url: missing; give storage.url=<database URL, e.g. "
+                             "postgresql+psycopg2://user:password@host/db> or use storage=journal")
+        if storage["url"] is None and storage["path"] is not None and not Path(storage["path"]).is_absolute():
+            storage["path"] = str(self.run_dir / storage["path"])
+        self._storage_node = storage
+        self.storage_label = storage["url"] or f"journal:{Path(storage['path']).resolve()}"
+        self.title = f"{self.space.name} on {self._hardware_label()}"
+        self.proxy_label = proxies.describe(p.resolved_name, p.data)
+        self.study: optuna.Study | None = None
+
+    def check_storage(self) -> None:
+        """Fail now (ValueError naming ``storage.*``) if the storage cannot be used; creates no file.
+        A database is connected to; a journal file's folder must exist (the run directory,
+        which is created later, for a relative path)."""
+        url, path = self._storage_node["url"], self._storage_node["path"]
+        if url is not None and not url.startswith("journal:"):
+            studies.rdb_storage(url)
+            return
+        file = Path(url[len("journal:"):] if url is not None else path)
+        if not file.parent.is_dir() and file.parent != self.run_dir:
+            key = "storage.url" if url is not None else "storage.path"
+            raise ValueError(f"{key}: folder {str(file.parent)!r} does not exist")
+
+    def _hardware_label(self) -> str:
+        h = self.hardware
+        return f"{h.rows}x{h.cols} {h.dataflow}{' + FuSe' if h.fuse else ''}"
+
+    # ------------------------------------------------------------------ opening
+    def open(self) -> Run:
+        """Create or resume the study and the run directory's reports."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = _instantiate(self._storage_node, "storage")
+        self.study = studies.open_study(self.config.study_name, self.storage, self.sampler, self.objectives)
+        self._check_settings()
+        new = not self.study.trials
+        self.references = self._references()
+        self.hv_reference = self._hv_reference()
+        if new and self.config.search.seed_references:
+            for label, arch in self.space.references.items():
+                genome = self.space.genome_of(arch)
+                if genome is not None:
+                    self.study.enqueue_trial(genome, user_attrs={REFERENCE_ATTR: label}, skip_if_exists=True)
+        for number in studies.recover_stale_trials(self.study, self.storage):
+            log.warning("trial %d: its worker died mid-trial; marked failed, its choices are retried once", number)
+        self.records: dict[int, TrialRecord] = {}
+        self._keys: dict[int, str] = {}
+        self._first: dict[str, int] = {}
+        self.front = Front(FRONT_DIRECTIONS)
+        self.reports = RunReports(self.run_dir, [c.name for c in self.space.choices],
+                                  list(self.config.budgets().violations(1.0, 1, 1)), self.title, self.proxy_label,
+                                  f"latency (ms, simulated on {self._hardware_label()}, log scale)", self.references)
+        self._merge_stored(report=False)
+        self.reports.start(self.records.values())
+        write_json(self.run_dir / "run.json", self.describe())
+        done = len(self.records)
+        log.info("study %r (%s): %s; %d trials finished before; proxy: %s", self.config.study_name,
+                 self.storage_label, "new" if new else "resumed", done, self.proxy_label)
+        return self
+
+    def _check_settings(self) -> None:
+        """A resumed study must keep the settings that define its objectives."""
+        stored = self.study.user_attrs.get(studies.CONFIG_ATTR)
+        current = json.loads(json.dumps(self.config.defining()))
+        if stored is None:
+            self.study.set_user_attr(studies.CONFIG_ATTR, current)
+            return
+        changed = differences(stored, current)
+        if changed:
+            shown = ", ".join(f"{k}={_get(stored, k)!r} (now {_get(current, k)!r})" for k in changed[:4])
+            raise ValueError(f"study_name: study {self.config.study_name!r} in {self.storage_label} was run with "
+                             f"other settings: {shown}{' ...' if len(changed) > 4 else ''}; use the same settings "
+                             f"or another study_name")
+
+    def _references(self) -> dict[str, Evaluation]:
+        """The paper's variants in this space, scored once per study (stored in it, so resumed
+        runs and other workers compare against the same numbers)."""
+        stored = self.study.user_attrs.get(REFERENCES_ATTR)
+        if stored is not None:
+            return {label: Evaluation.from_dict(e, f"study references.{label}") for label, e in stored.items()}
+        labels, archs = list(self.space.references), list(self.space.references.values())
+        if archs:
+            log.info("scoring the %d reference designs of %s with proxy %s ...", len(archs), self.space.name,
+                     self.evaluator.proxy)
+        evaluations = self.evaluator.evaluate(archs, score_all=True)
+        references = dict(zip(labels, evaluations))
+        self.study.set_user_attr(REFERENCES_ATTR, {k: e.to_dict() for k, e in references.items()})
+        return references
+
+    def _hv_reference(self) -> list[float] | None:
+        stored = self.study.user_attrs.get(HV_REFERENCE_ATTR)
+        if stored is None and self.references:
+            refs = list(self.references.values())
+            stored = reference_point([[e.proxy, e.latency_ms] for e in refs], FRONT_DIRECTIONS)
+            self.study.set_user_attr(HV_REFERENCE_ATTR, stored)
+        return None if stored is None else [float(v) for v in stored]
+
+    def describe(self) -> dict[str, Any]:
+        """``run.json``: the resolved configuration and the study's reference numbers."""
+        c = self.config
+        return {"study_name": c.study_name, "storage": self.storage_label, "space": c.space.name,
+                "space_options": c.space.options(), "hardware": dataclasses.asdict(self.hardware),
+                "proxy": {**dataclasses.asdict(c.proxy), "name": c.proxy.resolved_name, "label": self.proxy_label},
+                "sampler": c.sampler, "seed": c.seed, "objective": c.search.objective,
+                "objectives": self.objectives.names, "latency_model": c.search.latency_model,
+                "budgets": dataclasses.asdict(c.budgets()), "input_size": self.space.base.input_size,
+                "batch_size": self.batch,
+                "hv_reference": None if self.hv_reference is None else dict(zip(("proxy", "latency_ms"),
+                                                                                   self.hv_reference)),
+                "references": {k: e.to_dict() for k, e in self.references.items()}}
+
+    # ------------------------------------------------------------------ the records
+    def _add(self, record: TrialRecord, key: str | None, report: bool = True) -> bool:
+        """Take a finished trial in; returns whether the front changed."""
+        self.records[record.number] = record
+        changed = False
+        if record.complete:
+            key = key or arch_key(record.arch)
+            self._keys[record.number] = key
+            self._first[key] = min(self._first.get(key, record.number), record.number)  # the earliest trial
+            self.evaluator.remember(key, record.evaluation)
+            e = record.evaluation
+            changed = self.front.add(key, [e.proxy if e.proxy is not None else float("-inf"), e.latency_ms],
+                                     e.feasible)
+        if report:
+            self.reports.add(record)
+        return changed
+
+    def _merge_stored(self, report: bool = True) -> None:
+        """Take in the finished trials of the study this worker has not seen (its past, other workers)."""
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+            if t.number not in self.records:
+                self._add(studies.record_of(t), studies.stored_key(t), report)
+
+    def front_records(self) -> list[TrialRecord]:
+        """The Pareto members (the earliest trial of each architecture), fastest first."""
+        members = [self.records[self._first[key]] for key in self.front.keys]
+        return sorted(members, key=lambda r: (r.evaluation.latency_cycles, -r.evaluation.proxy))
+
+    def hypervolume(self) -> float:
+        return 0.0 if self.hv_reference is None else self.front.hypervolume(self.hv_reference)
+
+    # ------------------------------------------------------------------ searching
+    def search(self) -> Outcome:
+        """Run trials until ``search.n_trials``, ``search.timeout`` or Ctrl-C; write the reports.
+
+        The first Ctrl-C lets the trials of the running batch finish; a second one fails them at
+        once. Either way the reports are written and the study can be resumed."""
+        if self.study is None:
+            self.open()
+        s = self.config.search
+        progress = Progress(s.n_trials, s.timeout)
+        worker = studies.worker_id()
+        pending: list[optuna.Trial] = []
+        since_refresh, stopped = 0, ""
+        try:
+            with _StopOnCtrlC() as ctrl_c:
+                while True:
+                    if ctrl_c.requested:
+                        stopped = "interrupted"
+                        break
+                    if s.n_trials is not None and progress.done >= s.n_trials:
+                        stopped = "n_trials"
+                        break
+                    if s.timeout is not None and progress.elapsed >= s.timeout:
+                        stopped = "timeout"
+                        break
+                    count = self.batch if s.n_trials is None else min(self.batch, s.n_trials - progress.done)
+                    for record, key in studies.step(self.study, self.space, self.evaluator, self.objectives, count,
+                                                    worker, pending, self._first):
+                        if self._add(record, key):
+                            self.reports.study(len(self.records), self.hypervolume(), len(self.front))
+                        progress.update(record.feasible, self._best(), len(self.front))
+                        since_refresh += 1
+                    studies.sync(self.storage)
+                    if since_refresh >= s.report_every:
+                        since_refresh = 0
+                        self._merge_stored()
+                        self.reports.refresh(list(self.records.values()), self.front_records(), len(self.records))
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+            studies.fail(self.study, pending)
+        except BaseException:
+            studies.fail(self.study, pending)
+            raise
+        finally:
+            progress.close(self._best(), len(self.front))
+        return self._finish(stopped, progress)
+
+    def _best(self) -> str:
+        values = self.front.values()
+        if not len(values):
+            return "no feasible trial yet"
+        return f"best proxy {values[:, 0].max():.4g}, fastest {values[:, 1].min():.4g} ms"
+
+    def _finish(self, stopped: str, progress: Progress) -> Outcome:
+        studies.sync(self.storage)
+        self._merge_stored()
+        s = self.config.search
+        if stopped == "n_trials":
+            log.info("stopped after %d trials (search.n_trials=%d) in %.1f s", progress.done, s.n_trials,
+                     progress.elapsed)
+        elif stopped == "timeout":
+            log.info("stopped at the time limit (search.timeout=%g s) after %d trials", s.timeout, progress.done)
+        else:
+            log.warning("interrupted after %d trials; the running ones were marked failed", progress.done)
+        front = self.front_records()
+        records = list(self.records.values())
+        summary = RunSummary(
+            title=self.title, proxy_label=self.proxy_label, trials=len(records),
+            complete=sum(r.complete for r in records), feasible=sum(r.feasible for r in records), front=front,
+            references=self.references, hypervolume=self.hypervolume(),
+            hv_reference=self.hv_reference or [float("nan")] * 2, stopped=stopped)
+        report = self.reports.finish(records, front, summary, len(records))
+        return Outcome(stopped, progress.done, front, summary.hypervolume, report)
+
+
+class _StopOnCtrlC:
+    """While active (in the main thread), the first SIGINT only sets :attr:`requested`, so the
+    running batch can finish; a second one raises KeyboardInterrupt as usual."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("Ctrl-C: finishing the running trials, then writing the reports (Ctrl-C again: stop at once)")
+
+    def __enter__(self) -> _StopOnCtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _get(tree: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
