@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import shutil
 import tempfile
-import uuid
+import time
 import warnings
 from pathlib import Path
+from typing import Any, Callable
 
-from nos.export.folder import commit, read_record, stage_export
 from nos.export import runs
+from nos.export.folder import check_options, commit, read_record, stage_export
 from nos.export.runs import ExportError, SearchRun, read_run, read_study
+from nos.report.files import atomic_write
 
 INDEX = "index.csv"
 INDEX_COLUMNS = ("folder", "name", "study_name", "trial", "proxy", "latency_cycles", "latency_ms",
@@ -43,8 +44,8 @@ def _open_run(run_dir: str | Path | None, storage: str | None, study_name: str |
 def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *, storage: str | None = None,
            study_name: str | None = None, select: str = "pareto", trial: int | list[int] | None = None,
            min_proxy: float | None = None, max_latency_ms: float | None = None,
-           max_latency_cycles: int | None = None, checkpoint: str | Path | None = None,
-           onnx: bool | None = None, seed: int = 0) -> list[Path]:
+           max_latency_cycles: int | None = None, checkpoint: str | Path | None = None, weights: str = "fresh",
+           formats: Any = ("pt2",), seed: int = 0, progress: Callable[[str], None] | None = None) -> list[Path]:
     """Export trials of a search run to ``out_dir/<study>-trial<N>/`` and update ``out_dir/index.csv``.
 
     Args:
@@ -55,30 +56,42 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
             number or a list), ``fastest_above`` (``min_proxy``) or ``best_under``
             (``max_latency_ms`` or ``max_latency_cycles``); see :func:`nos.export.runs.select`.
         checkpoint: a state dict to export instead of fresh weights (one trial only).
-        onnx: write ``model.onnx``: None when onnx/onnxscript are installed, True always,
-            False never.
+        weights: ``fresh`` or ``none`` (architecture only); see :func:`nos.export.folder.stage_export`.
+        formats: ``pt2`` (default) and/or ``onnx``; ``[]`` for model.py and weights.pt only.
         seed: seed of the fresh weights.
+        progress: called with one line per exported trial (the CLI prints them).
 
     Returns the exported folders. Raises :class:`ExportError` (a ``ValueError``) for bad
     input, with nothing written.
     """
+    formats = check_options(weights, formats, checkpoint, seed)
     run = _open_run(run_dir, storage, study_name)
     chosen = runs.select(run, select, trial=trial, min_proxy=min_proxy, max_latency_ms=max_latency_ms,
-                    max_latency_cycles=max_latency_cycles)
+                         max_latency_cycles=max_latency_cycles)
     if checkpoint is not None and len(chosen) != 1:
         raise ExportError(f"checkpoint: fits one architecture, but the selection has {len(chosen)} trials "
-                          f"({', '.join(str(c.trial) for c in chosen)}); select one")
+                          f"({', '.join(str(r.number) for r in chosen)}); select one")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ExportError(f"out_dir: {out} exists and is not a directory")
-    for c in chosen:
-        _check_not_another_runs(out / folder_name(run.study_name, c.trial), run.storage)
+    for r in chosen:
+        _check_not_another_runs(out / folder_name(run.study_name, r.number), run.storage)
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
-        staged = [stage_export(staging, folder_name(run.study_name, c.trial), c.arch, run=run, candidate=c,
-                               checkpoint=checkpoint, onnx=onnx, seed=seed) for c in chosen]
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    except OSError as err:
+        raise ExportError(f"out_dir: cannot write to {out}: {err.strerror}") from None
+    try:
+        staged = []
+        for i, r in enumerate(chosen, 1):
+            start = time.monotonic()
+            staged.append(stage_export(staging, folder_name(run.study_name, r.number), r.arch, run=run, record=r,
+                                       checkpoint=checkpoint, weights=weights, formats=formats, seed=seed))
+            if progress is not None:
+                size = sum(f.stat().st_size for f in staged[-1].iterdir()) / 1e6
+                progress(f"[{i}/{len(chosen)}] trial {r.number}: {staged[-1].name} "
+                         f"({size:.1f} MB, {time.monotonic() - start:.1f} s)")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if created:
@@ -135,11 +148,5 @@ def write_index(out_dir: str | Path) -> Path:
     writer = csv.DictWriter(text, INDEX_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(index_rows(out))
-    tmp = out / f".{INDEX}.{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.write_text(text.getvalue())
-        os.replace(tmp, out / INDEX)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(out / INDEX, text.getvalue())
     return out / INDEX

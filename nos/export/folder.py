@@ -4,27 +4,27 @@
 
 * ``arch.json``: the spec plus what the search measured (schema :data:`SCHEMA`);
 * ``model.py``: standalone PyTorch source (:mod:`nos.export.source`);
-* ``model.pt2``: the network as a ``torch.export`` program (eval mode, input
-  1 x C x H x W at the arch's input size);
-* ``model.onnx``: the same through torch's ONNX exporter, when onnx and onnxscript are
-  installed;
-* ``weights.pt``: the state dict, when a checkpoint was given (otherwise the weights are
-  freshly initialised from a seed and live only in the ``.pt2``/``.onnx`` files);
-* ``README.md``: the numbers and how to load each file.
+* ``model.pt2`` (format ``pt2``, the default): the network as a ``torch.export`` program (eval
+  mode, input 1 x C x H x W at the arch's input size); it carries the weights;
+* ``model.onnx`` (format ``onnx``, only when asked): the same through torch's ONNX exporter;
+* ``weights.pt``: the state dict, only when no ``.pt2`` carries the weights;
+* ``README.md``: the numbers, the size of each file and how to load it.
 
-Before anything is written for good, ``model.py`` is imported, loaded with the network's
-state dict (strict) and checked to give the network's output. The folder appears in one
-``rename``: it is built in a hidden sibling directory first.
+Weights are written once per architecture (``model.pt2`` or ``weights.pt``; an ONNX model
+necessarily holds its own copy); ``weights="none"`` exports the architecture alone
+(``arch.json``, ``model.py``, ``README.md``). Before anything is written for good, ``model.py``
+is imported, loaded with the network's state dict (strict) and checked to give the network's
+output. The folder appears in one ``rename``: it is built in a hidden sibling directory first.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import shutil
 import sys
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,16 @@ from torch import nn
 from nos.arch import SCHEMA as ARCH_SCHEMA
 from nos.arch import Arch, ArchError
 from nos.build import build
-from nos.export.runs import Candidate, ExportError, SearchRun
+from nos.export.runs import ExportError, SearchRun
 from nos.export.source import model_source
+
+from nos.search.record import TrialRecord
 
 SCHEMA = "nos.export/1"
 WEIGHTS = "weights.pt"
+PT2 = "model.pt2"
+FORMATS = ("pt2", "onnx")  # files besides arch.json, model.py and README.md
+WEIGHT_MODES = ("fresh", "none")  # freshly initialised from the seed, or no weights at all
 MODEL_TOLERANCE = 1e-5  # max abs difference allowed between model.py and nos.build outputs
 
 
@@ -94,19 +99,17 @@ def _check_model_py(path: Path, net: nn.Module, example: torch.Tensor) -> None:
         raise RuntimeError(f"model.py gives outputs {diff:.3g} away from nos.build (tolerance {MODEL_TOLERANCE})")
 
 
-def _record(arch: Arch, run: SearchRun | None, candidate: Candidate | None, weights: dict[str, Any],
+def _record(arch: Arch, run: SearchRun | None, record: TrialRecord | None, weights: dict[str, Any],
             files: list[str]) -> dict[str, Any]:
     """The content of ``arch.json``."""
     settings = run.settings if run is not None else {}
-    proxy = None
-    if candidate is not None:
-        score = candidate.proxy if math.isfinite(candidate.proxy) else None
-        proxy = {**(settings.get("proxy") or {}), "score": score}
+    e = record.evaluation if record is not None else None
+    proxy = None if e is None else {**(settings.get("proxy") or {}), "score": e.proxy}
     search = None
-    if run is not None and candidate is not None:
+    if run is not None and record is not None:
         search = {"source": run.source, "study_name": run.study_name, "storage": run.storage,
-                  "trial": candidate.trial, "feasible": candidate.feasible, "pareto": candidate.pareto,
-                  "constraints": candidate.constraints,
+                  "trial": record.number, "reference": record.reference, "feasible": record.feasible,
+                  "pareto": record.number in run.pareto, "constraints": dict(e.constraints),
                   **{key: settings.get(key) for key in ("space", "space_options", "objective", "budgets", "sampler",
                                                         "seed")}}
     return {
@@ -115,8 +118,8 @@ def _record(arch: Arch, run: SearchRun | None, candidate: Candidate | None, weig
         "arch": arch.to_dict(),
         "search": search,
         "hardware": settings.get("hardware"),
-        "latency": None if candidate is None else {"cycles": candidate.latency_cycles, "ms": candidate.latency_ms,
-                                                   "model": settings.get("latency_model", "compute")},
+        "latency": None if e is None else {"cycles": e.latency_cycles, "ms": e.latency_ms,
+                                           "model": settings.get("latency_model", "compute")},
         "proxy": proxy,
         "params": arch.params(),
         "macs": arch.macs(),
@@ -127,7 +130,12 @@ def _record(arch: Arch, run: SearchRun | None, candidate: Candidate | None, weig
     }
 
 
-def _readme(record: dict[str, Any], arch: Arch) -> str:
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
+def _readme(record: dict[str, Any], arch: Arch, folder: Path) -> str:
     size = f"{arch.in_channels}x{arch.input_size}x{arch.input_size}"
     rows = [("parameters", f"{record['params']:,}"),
             (f"MACs (conv + linear, one {size} image)", f"{record['macs']:,}")]
@@ -137,90 +145,115 @@ def _readme(record: dict[str, Any], arch: Arch) -> str:
                                              f"{record['latency']['ms']:.4g} ms ({hardware})"))
     if record["proxy"]:
         proxy = record["proxy"]
-        label = " ".join(str(proxy[k]) for k in ("name", "data") if proxy.get(k))
-        score = "not computed" if proxy["score"] is None else f"{proxy['score']:.6g}"
-        rows.append((f"proxy score ({label})" if label else "proxy score", score))
+        label = proxy.get("label") or " ".join(str(proxy[k]) for k in ("name", "data") if proxy.get(k))
+        score = "not computed (a budget was broken)" if proxy["score"] is None else f"{proxy['score']:.6g}"
+        rows.append((f"proxy: {label}" if label else "proxy", score))
     search = record["search"]
     if search:
         rows.append(("feasible / Pareto member", f"{search['feasible']} / {search['pareto']}"))
     weights = record["weights"]
-    rows.append(("weights", f"from checkpoint `{weights['checkpoint']}`" if "checkpoint" in weights
-                 else f"freshly initialised (seed {weights['seed']})"))
+    rows.append(("weights", {"checkpoint": f"from checkpoint `{weights.get('checkpoint')}`",
+                             "fresh": f"freshly initialised (seed {weights.get('seed')})",
+                             "none": "none exported (architecture only)"}[weights["init"]]))
     origin = (f"trial {search['trial']} of study `{search['study_name']}` (search space "
               f"`{search['space']}`, run `{search['source']}`)" if search else "an architecture")
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    weights_arg = f'weights="{WEIGHTS}"' if WEIGHTS in record["files"] else ""
-    files = [
-        f"- `arch.json`: the spec and these numbers. `nos.load(\"<this folder>\")` rebuilds the "
-        f"network with nos; `nos.Arch.from_dict(json.load(f)[\"arch\"])` gives the spec.",
-        f"- `model.py`: plain PyTorch, no nos needed: `from model import build; net = build({weights_arg})`. "
-        f"`build(num_classes=N)` changes the classifier.",
-        f"- `model.pt2`: `torch.export.load(\"model.pt2\").module()`; eval mode, input batch 1 "
-        f"x {size} (fixed shape).",
-    ]
-    if "model.onnx" in record["files"]:
-        files.append(f"- `model.onnx`: `onnxruntime.InferenceSession(\"model.onnx\")`; input `x`, "
-                     f"float32 1 x {size}.")
-    if weights_arg:
-        files.append(f"- `{WEIGHTS}`: the state dict; `torch.load(\"{WEIGHTS}\", weights_only=True)`.")
+    weights_file = weights.get("file")
+    weights_arg = f'weights="{weights_file}"' if weights_file else ""
+    lines = {
+        "arch.json": "the spec and these numbers. `nos.load(\"<this folder>\")` rebuilds the network with nos "
+                     "(with the exported weights); `nos.Arch.from_dict(json.load(f)[\"arch\"])` gives the spec.",
+        "model.py": f"plain PyTorch, no nos needed: `from model import build; net = build({weights_arg})`. "
+                    "`build(num_classes=N)` changes the classifier.",
+        PT2: f"`torch.export.load(\"model.pt2\").module()`; eval mode, input batch 1 x {size} (fixed shape). "
+             "Holds the weights.",
+        "model.onnx": f"`onnxruntime.InferenceSession(\"model.onnx\")`; input `x`, float32 1 x {size}. "
+                      "Holds its own copy of the weights.",
+        WEIGHTS: f"the state dict; `torch.load(\"{WEIGHTS}\", weights_only=True)`.",
+    }
+    files = [f"- `{name}` ({_size(folder / name)}): {lines[name]}" for name in record["files"]
+             if name in lines and (folder / name).exists()]
     return (f"# {arch.name}\n\nExported by nos from {origin}.\n\n| | |\n|---|---|\n{table}\n\n"
-            "## Files\n\n" + "\n".join(files) + "\n\n## Architecture (nos compact text form)\n\n```\n"
-            + arch.to_text() + "```\n")
+            "## Files\n\n" + "\n".join(files) + "\n- `README.md`: this file.\n\n"
+            "## Architecture (nos compact text form)\n\n```\n" + arch.to_text() + "```\n")
 
 
-def _write_into(folder: Path, arch: Arch, run: SearchRun | None, candidate: Candidate | None,
-                checkpoint: str | Path | None, onnx: bool, seed: int) -> None:
+def _write_into(folder: Path, arch: Arch, run: SearchRun | None, record: TrialRecord | None,
+                checkpoint: str | Path | None, weights: str, formats: tuple[str, ...], seed: int) -> None:
     """Write every file of the export of ``arch`` into the existing empty ``folder``."""
     net = _network(arch, checkpoint, seed)
     example = torch.randn(1, arch.in_channels, arch.input_size, arch.input_size,
                           generator=torch.Generator().manual_seed(seed))
-    title = f"{arch.name}: trial {candidate.trial} of study {run.study_name}" if candidate and run else arch.name
+    title = f"{arch.name}: trial {record.number} of study {run.study_name}" if record and run else arch.name
     (folder / "model.py").write_text(model_source(arch, title))
     _check_model_py(folder / "model.py", net, example)
-    files = ["arch.json", "README.md", "model.py", "model.pt2"]
-    if checkpoint is not None:
+    files = ["arch.json", "README.md", "model.py"]
+    if weights == "none":
+        init = {"init": "none"}
+    else:
+        init = ({"init": "checkpoint", "checkpoint": str(checkpoint)} if checkpoint is not None
+                else {"init": "fresh", "seed": seed})
+        init["file"] = PT2 if "pt2" in formats else WEIGHTS
+    with warnings.catch_warnings():  # torch.export / onnx announce API changes on every call
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        program = torch.export.export(net, (example,)) if formats else None
+        if "pt2" in formats:
+            torch.export.save(program, folder / PT2)
+            files.append(PT2)
+        if "onnx" in formats:
+            torch.onnx.export(program, (example,), folder / "model.onnx", dynamo=True, external_data=False,
+                              input_names=["x"], output_names=["logits"], verbose=False)
+            files.append("model.onnx")
+    if init.get("file") == WEIGHTS:
         torch.save(net.state_dict(), folder / WEIGHTS)
         files.append(WEIGHTS)
-        weights = {"init": "checkpoint", "checkpoint": str(checkpoint), "file": WEIGHTS}
-    else:
-        weights = {"init": "fresh", "seed": seed}
-    program = torch.export.export(net, (example,))
-    torch.export.save(program, folder / "model.pt2")
-    if onnx:
-        torch.onnx.export(program, (example,), folder / "model.onnx", dynamo=True, external_data=False,
-                          input_names=["x"], output_names=["logits"], verbose=False)
-        files.append("model.onnx")
-    record = _record(arch, run, candidate, weights, files)
-    (folder / "README.md").write_text(_readme(record, arch))
-    (folder / "arch.json").write_text(json.dumps(record, indent=1) + "\n")
+    data = _record(arch, run, record, init, files)
+    (folder / "arch.json").write_text(json.dumps(data, indent=1) + "\n")
+    (folder / "README.md").write_text(_readme(data, arch, folder))
+
+
+def check_options(weights: str, formats: Any, checkpoint: str | Path | None, seed: int) -> tuple[str, ...]:
+    """Validate the export options; returns the formats as a tuple."""
+    if weights not in WEIGHT_MODES:
+        raise ExportError(f"weights: unknown value {weights!r} (allowed: {', '.join(WEIGHT_MODES)})")
+    if isinstance(formats, str) or not all(f in FORMATS for f in formats):
+        raise ExportError(f"formats: expected a list of {', '.join(FORMATS)}, got {formats!r}")
+    formats = tuple(dict.fromkeys(formats))
+    if weights == "none" and (formats or checkpoint is not None):
+        raise ExportError("weights: none exports the architecture alone; give formats=[] and no checkpoint")
+    if "onnx" in formats and not onnx_available():
+        raise ExportError("formats: onnx needs the onnx and onnxscript packages (pip install 'nos[onnx]')")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ExportError(f"seed: expected an integer, got {seed!r}")
+    return formats
 
 
 def stage_export(staging: Path, name: str, arch: Arch, *, run: SearchRun | None = None,
-                 candidate: Candidate | None = None, checkpoint: str | Path | None = None,
-                 onnx: bool | None = None, seed: int = 0) -> Path:
+                 record: TrialRecord | None = None, checkpoint: str | Path | None = None, weights: str = "fresh",
+                 formats: Any = ("pt2",), seed: int = 0) -> Path:
     """Write the export of ``arch`` to ``staging/name`` (which must not exist) and return it.
 
     Args:
-        run, candidate: the search run and trial ``arch`` comes from, for the recorded
-            latency (cycles, ms), proxy score, hardware and search settings.
+        run, record: the search run and trial ``arch`` comes from, for the recorded
+            latency (cycles, ms), proxy value, hardware and search settings.
         checkpoint: a state-dict file (or a dict with a ``state_dict`` entry) to export
             instead of fresh weights; it must fit ``nos.build(arch)`` exactly.
-        onnx: write ``model.onnx``: None when onnx and onnxscript are installed, True
-            always (error when they are not), False never.
+        weights: ``fresh`` (initialised from ``seed``, or the checkpoint's) or ``none``
+            (the architecture alone: arch.json, model.py, README.md).
+        formats: among :data:`FORMATS`: ``pt2`` (default) and ``onnx`` (only when asked).
         seed: seed of the fresh initialisation and of the example input.
     """
-    if onnx is None:
-        onnx = onnx_available()
-    elif onnx and not onnx_available():
-        raise ExportError("onnx: true needs the onnx and onnxscript packages (pip install 'nos[onnx]')")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ExportError(f"seed: expected an integer, got {seed!r}")
-    if candidate is not None and (candidate.params, candidate.macs) != (arch.params(), arch.macs()):
-        raise ExportError(f"trial {candidate.trial}: recorded params {candidate.params} and MACs {candidate.macs} "
-                          f"differ from its arch's {arch.params()} and {arch.macs()}; the run does not match the spec")
+    formats = check_options(weights, formats, checkpoint, seed)
+    if record is not None and record.evaluation is not None and \
+            (record.evaluation.params, record.evaluation.macs) != (arch.params(), arch.macs()):
+        raise ExportError(f"trial {record.number}: recorded params {record.evaluation.params} and MACs "
+                          f"{record.evaluation.macs} differ from its arch's {arch.params()} and {arch.macs()}; "
+                          f"the run does not match the spec")
     folder = staging / name
     folder.mkdir()
-    _write_into(folder, arch, run, candidate, checkpoint, onnx, seed)
+    _write_into(folder, arch, run, record, checkpoint, weights, formats, seed)
     return folder
 
 
@@ -275,8 +308,8 @@ def read_record(path: str | Path) -> dict[str, Any]:
 def load(path: str | Path) -> nn.Module:
     """The network of an export folder, its ``arch.json`` or a plain arch JSON file.
 
-    Returns ``nos.build(arch)``; the exported ``weights.pt`` is loaded when the export has
-    one, otherwise the weights are freshly initialised.
+    Returns ``nos.build(arch)`` with the exported weights (from ``model.pt2`` or ``weights.pt``)
+    when the export has them, otherwise freshly initialised.
     """
     path = Path(path)
     record = read_record(path)
@@ -287,6 +320,8 @@ def load(path: str | Path) -> nn.Module:
     net = build(arch)
     weights = (record.get("weights") or {}).get("file")
     if weights:
-        folder = path if path.is_dir() else path.parent
-        net.load_state_dict(torch.load(folder / weights, map_location="cpu", weights_only=True))
+        file = (path if path.is_dir() else path.parent) / weights
+        state = torch.export.load(file).state_dict if weights == PT2 else \
+            torch.load(file, map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
     return net
