@@ -96,19 +96,47 @@ def test_layer_records_fuzz(record):
     "not a url at all",
 ])
 def test_unusable_storage_urls_exit_2_quickly(tmp_path, url):
+    run_dir = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "nos.cli.search", f"storage.url={url}", "proxy=params",
-                           "search.n_trials=1", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120)
+                           "search.n_trials=1", f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert "storage.url: cannot open" in proc.stderr and "Traceback" not in proc.stderr
-    assert not (tmp_path / "trials.csv").exists()
+    assert proc.stderr.startswith("nos-search: storage.url: cannot open") and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not run_dir.exists()
 
 
-@pytest.mark.parametrize("override", ["search.n_trials=-1", "seed=abc", "constraints.latency_ms=-5",
-                                      "search.objective=maximize", "search.latency_unit=s", "hardware.cols=0",
-                                      "hardware.fuse=maybe", "space.kernels=[4]", "bogus=1", "search.n_trials"])
-def test_bad_search_overrides_exit_2(tmp_path, override):
+@pytest.mark.parametrize("override,message", [
+    ("search.n_trials=-1", "search.n_trials: expected a positive integer"),
+    ("seed=abc", "seed: "),
+    ("constraints.latency_ms=-5", "constraints.latency_ms"),
+    ("search.objective=maximize", "search.objective: unknown objective 'maximize' (allowed: pareto, reward)"),
+    ("search.latency_unit=s", "search.latency_unit"),
+    ("hardware.cols=0", "hardware.cols"),
+    ("hardware.fuse=maybe", "hardware.fuse"),
+    ("space.kernels=[4]", "space.kernels"),
+    ("bogus=1", "bogus"),
+    ("+serach.n_trials=5", "serach: unknown key (allowed: space, hardware, proxy, sampler, storage, search"),
+    ("+hardware.bogus=1", "hardware.bogus: unknown key (allowed: rows, cols"),
+    ("search.n_trials", "search.n_trials"),
+    ("storage=rdb", "storage.url: missing"),
+    ("storage.path=/nonexistent-dir/s.journal", "storage.path: folder '/nonexistent-dir' does not exist"),
+    ("sampler=annealing", "sampler: unknown option 'annealing' (allowed: gp, nsga2, nsga3, random, tpe)"),
+    ("sampler.bogus=1", "sampler.bogus"),
+    ("proxy.data=imagenet", "proxy.data: unknown data set 'imagenet'"),
+])
+def test_bad_search_overrides_exit_2_with_one_line_and_leave_nothing(tmp_path, override, message):
+    run_dir = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "nos.cli.search", "proxy=params", "search.n_trials=1", override,
-                           f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120)
+                           f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2, (override, proc.stderr)
-    assert proc.stderr.strip() and "Traceback" not in proc.stderr
-    assert not (tmp_path / "trials.csv").exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr, (override, proc.stderr)
+    assert not run_dir.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_bad_value_in_one_job_of_a_sweep_stops_the_sweep_before_any_job(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "nos.cli.search", "-m", "proxy=params", "search.n_trials=1",
+                           "hardware.rows=8,-2", f"hydra.sweep.dir={tmp_path / 'sweep'}"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip() == "nos-search: hardware.rows: must be a positive integer, got -2"
+    assert not (tmp_path / "sweep").exists()

@@ -19,6 +19,8 @@ from nos import sim
 from nos.arch import Arch, Block, Head, Stem
 from nos.export import (ExportError, export, load, read_record, read_run, read_study, select, write_export,
                         write_index)
+from nos.report.files import TrialLog, read_records, write_records
+from nos.search.record import RECORD_ATTR, Evaluation, TrialRecord
 
 # every operator, SE, a dead expansion conv, a pre-logits conv and a MobileNet-V1 style block
 TINY = Arch("tiny", Stem(8, 3, 2, "hswish"), (
@@ -75,21 +77,24 @@ def exported(tmp_path_factory):
     for i, (name, arch) in enumerate(EXPORTED.items()):
         state = randomized_state(arch, seed=i)
         torch.save(state, root / f"{name}.pt")
-        out[name] = arch, state, write_export(root / name, arch, checkpoint=root / f"{name}.pt")
+        out[name] = arch, state, write_export(root / name, arch, checkpoint=root / f"{name}.pt",
+                                              formats=["pt2", "onnx"])
     return out
 
 
 def test_folder_holds_the_documented_files(exported):
     for name, (arch, _, folder) in exported.items():
-        files = {"arch.json", "README.md", "model.py", "model.pt2", "model.onnx", "weights.pt"}
+        files = {"arch.json", "README.md", "model.py", "model.pt2", "model.onnx"}  # weights once: in model.pt2
         assert {p.name for p in folder.iterdir()} == files, name
         record = read_record(folder)
         assert set(record["files"]) == files
         assert Arch.from_dict(record["arch"]) == arch
         assert (record["params"], record["macs"], record["input_size"]) == (arch.params(), arch.macs(), arch.input_size)
-        assert record["weights"]["init"] == "checkpoint"
+        assert record["weights"]["init"] == "checkpoint" and record["weights"]["file"] == "model.pt2"
         readme = (folder / "README.md").read_text()
         assert f"{arch.params():,}" in readme and "torch.export.load" in readme and arch.to_text() in readme
+        size = (folder / "model.pt2").stat().st_size / 1e6
+        assert f"`model.pt2` ({size:.1f} MB)" in readme or f"`model.pt2` ({size * 1e3:.1f} kB)" in readme
 
 
 def check_model_py(exports: dict, tmp_path: Path) -> None:
@@ -189,9 +194,9 @@ def test_load_rebuilds_the_network_with_exported_weights(exported, tmp_path):
 
 
 def test_fresh_weights_are_those_of_a_seeded_build(tmp_path):
-    folder = write_export(tmp_path / "fresh", TINY, seed=7, onnx=False)
-    assert read_record(folder)["weights"] == {"init": "fresh", "seed": 7}
-    assert not (folder / "weights.pt").exists() and not (folder / "model.onnx").exists()
+    folder = write_export(tmp_path / "fresh", TINY, seed=7)
+    assert read_record(folder)["weights"] == {"init": "fresh", "seed": 7, "file": "model.pt2"}
+    assert not (folder / "weights.pt").exists() and not (folder / "model.onnx").exists()  # onnx only when asked
     torch.manual_seed(7)
     state = nos.build(TINY).state_dict()
     program = torch.export.load(folder / "model.pt2")
@@ -204,9 +209,9 @@ def test_a_checkpoint_that_does_not_fit_is_rejected_and_nothing_is_written(tmp_p
     bad = tmp_path / "bad.pt"
     torch.save(nos.build(dataclasses.replace(TINY, num_classes=5)).state_dict(), bad)
     with pytest.raises(ExportError, match="checkpoint: .* does not fit tiny"):
-        write_export(tmp_path / "out" / "x", TINY, checkpoint=bad, onnx=False)
+        write_export(tmp_path / "out" / "x", TINY, checkpoint=bad)
     with pytest.raises(ExportError, match="checkpoint: .* does not exist"):
-        write_export(tmp_path / "out" / "x", TINY, checkpoint=tmp_path / "none.pt", onnx=False)
+        write_export(tmp_path / "out" / "x", TINY, checkpoint=tmp_path / "none.pt")
     assert list((tmp_path / "out").iterdir()) == []
 
 
@@ -220,43 +225,42 @@ def variant(op: str, width: int) -> Arch:
 
 
 def make_run(root: Path, proxies: list[float], infeasible=(), failed=()) -> Path:
-    """A run directory as nos-search writes it (run.json, pareto.json, trials.csv and a
-    journal study with the same trials); trial i has proxy proxies[i] and the latency
-    simulated on HARDWARE; the Pareto set is found by brute force."""
+    """A run directory as nos-search writes it (run.json, pareto.json, trials.jsonl, trials.csv and
+    a journal study with the same trials); trial i has proxy proxies[i] and the latency simulated
+    on HARDWARE; the Pareto set is found by brute force."""
     root.mkdir(parents=True)
     hardware = sim.Hardware(**HARDWARE)
     archs = [variant(op, width) for op in ("fuse_half", "dw", "full", "fuse_full") for width in (32, 48)]
-    members, rows = [], []
+    records = []
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(root / "study.journal")))
     study = optuna.create_study(study_name="demo", storage=storage, directions=["maximize", "minimize"])
     for trial, proxy in enumerate(proxies):
         if trial in failed:
-            rows.append([trial, "FAIL", "", "", "", "", "", "", ""])
+            records.append(TrialRecord(trial, "FAIL"))
             study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
             continue
         arch = archs[trial % len(archs)]
         result = sim.simulate(arch, hardware)
-        attrs = {"arch": arch.to_json(indent=None), "proxy": proxy, "latency_cycles": int(result.total_cycles),
-                 "latency_ms": float(result.latency_ms), "params": arch.params(), "macs": arch.macs(),
-                 "constraints": {"params": 1.0 if trial in infeasible else -1.0}}
-        study.add_trial(optuna.trial.create_trial(values=[proxy, attrs["latency_ms"]], user_attrs=attrs))
-        rows.append([trial, "COMPLETE", int(trial not in infeasible), proxy, attrs["latency_cycles"],
-                     attrs["latency_ms"], attrs["params"], attrs["macs"], attrs["arch"]])
-        if trial not in infeasible:
-            members.append({**attrs, "trial": trial, "arch": arch.to_dict()})
+        e = Evaluation(None if trial in infeasible else proxy, int(result.total_cycles), float(result.latency_ms),
+                       arch.params(), arch.macs(), {"params": 1.0 if trial in infeasible else -1.0})
+        study.add_trial(optuna.trial.create_trial(values=[proxy, e.latency_ms],
+                                                  user_attrs={RECORD_ATTR: {**e.to_dict(), "arch": arch.to_json()}}))
+        records.append(TrialRecord(trial, "COMPLETE", {}, arch, e))
 
-    def dominated(m):
-        return any(o["proxy"] >= m["proxy"] and o["latency_cycles"] <= m["latency_cycles"]
-                   and (o["proxy"], o["latency_cycles"]) != (m["proxy"], m["latency_cycles"]) for o in members)
-    members = [m for m in members if not dominated(m)]
+    feasible = [r for r in records if r.complete and r.feasible]
+
+    def dominated(r):
+        return any(o.evaluation.proxy >= r.evaluation.proxy and o.evaluation.latency_cycles <= r.evaluation.latency_cycles
+                   and (o.evaluation.proxy, o.evaluation.latency_cycles) != (r.evaluation.proxy, r.evaluation.latency_cycles)
+                   for o in feasible)
+    members = sorted((r for r in feasible if not dominated(r)), key=lambda r: r.evaluation.latency_cycles)
     run = {"study_name": "demo", "storage": f"journal:{root / 'study.journal'}", "space": "tiny",
            "hardware": HARDWARE, "proxy": {"name": "params", "data": "digits"}, "seed": 0, "input_size": 32}
     (root / "run.json").write_text(json.dumps(run))
-    (root / "pareto.json").write_text(json.dumps(members))
-    with open(root / "trials.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["trial", "state", "feasible", "proxy", "latency_cycles", "latency_ms", "params", "macs", "arch"])
-        writer.writerows(rows)
+    write_records(root / "pareto.json", members)
+    log = TrialLog(root, [], ["params"])
+    log.rewrite(records)
+    log.close()
     return root
 
 
@@ -268,44 +272,46 @@ def run(tmp_path):
 
 def test_pareto_export_writes_one_folder_per_member_with_recorded_numbers(run, tmp_path):
     out = tmp_path / "exports"
-    folders = export(run, out, onnx=False)
-    assert [f.name for f in folders] == ["demo-trial0", "demo-trial1", "demo-trial6"]
-    members = {m["trial"]: m for m in json.loads((run / "pareto.json").read_text())}
+    folders = export(run, out)
+    assert sorted(f.name for f in folders) == ["demo-trial0", "demo-trial1", "demo-trial6"]
+    members = {r.number: r for r in read_records(run / "pareto.json")}
     index = list(csv.DictReader(open(out / "index.csv")))
-    assert [row["folder"] for row in index] == [f.name for f in folders]
-    for folder, row in zip(folders, index):
-        record = read_record(folder)
+    assert [row["folder"] for row in index] == sorted(f.name for f in folders)
+    for row in index:
+        record = read_record(out / row["folder"])
         member = members[record["search"]["trial"]]
         arch = Arch.from_dict(record["arch"])
-        assert arch == Arch.from_dict(member["arch"])
-        assert record["latency"] == {"cycles": member["latency_cycles"], "ms": member["latency_ms"], "model": "compute"}
-        assert record["proxy"] == {"name": "params", "data": "digits", "score": member["proxy"]}
+        assert arch == member.arch
+        e = member.evaluation
+        assert record["latency"] == {"cycles": e.latency_cycles, "ms": e.latency_ms, "model": "compute"}
+        assert record["proxy"] == {"name": "params", "data": "digits", "score": e.proxy}
         assert record["hardware"] == HARDWARE and record["search"]["pareto"] is True
         # re-simulating the exported spec on the exported hardware gives the recorded cycles
         assert sim.simulate(arch, sim.Hardware(**record["hardware"])).total_cycles == record["latency"]["cycles"]
-        assert int(row["trial"]) == member["trial"] and float(row["proxy"]) == member["proxy"]
-        assert int(row["latency_cycles"]) == member["latency_cycles"] and int(row["params"]) == arch.params()
+        assert int(row["trial"]) == member.number and float(row["proxy"]) == e.proxy
+        assert int(row["latency_cycles"]) == e.latency_cycles and int(row["params"]) == arch.params()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left behind
 
 
 def test_selection_by_trial_fastest_above_and_best_under(run):
     r = read_run(run)
-    by = {c.trial: c for c in r.candidates}
-    assert sorted(by) == [0, 1, 2, 4, 5, 6] and r.trial_states[3] == "FAIL"
-    assert [c.trial for c in select(r, "trial", trial=[4, 0, 4])] == [4, 0]
-    feasible = [c for c in r.candidates if c.trial != 5]
+    by = {c.number: c for c in r.complete}
+    assert sorted(by) == [0, 1, 2, 4, 5, 6] and {c.number: c.state for c in r.records}[3] == "FAIL"
+    assert [c.number for c in select(r, "trial", trial=[4, 0, 4])] == [4, 0]
+    feasible = [c for c in r.complete if c.number != 5]
     # fastest with proxy >= 0.6, computed by brute force over the feasible trials
-    above = min((c for c in feasible if c.proxy >= 0.6), key=lambda c: c.latency_cycles)
+    above = min((c for c in feasible if c.evaluation.proxy >= 0.6), key=lambda c: c.evaluation.latency_cycles)
     assert select(r, "fastest_above", min_proxy=0.6) == [above]
-    limit = sorted(c.latency_cycles for c in feasible)[2]
-    under = max((c for c in feasible if c.latency_cycles <= limit), key=lambda c: c.proxy)
+    limit = sorted(c.evaluation.latency_cycles for c in feasible)[2]
+    under = max((c for c in feasible if c.evaluation.latency_cycles <= limit), key=lambda c: c.evaluation.proxy)
     assert select(r, "best_under", max_latency_cycles=limit) == [under]
-    assert select(r, "best_under", max_latency_ms=under.latency_ms) [0].proxy >= under.proxy
-    assert 5 not in [c.trial for c in select(r, "best_under", max_latency_cycles=10**12)]  # infeasible
+    assert select(r, "best_under", max_latency_ms=under.evaluation.latency_ms)[0].evaluation.proxy >= \
+        under.evaluation.proxy
+    assert 5 not in [c.number for c in select(r, "best_under", max_latency_cycles=10**12)]  # infeasible
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"select": "trial", "trial": 42}, "trial: no trial 42 in study 'demo' \\(trials 0 to 6\\)"),
+    ({"select": "trial", "trial": 42}, "trial: no finished trial 42 in study 'demo' \\(trials 0 to 6\\)"),
     ({"select": "trial", "trial": 3}, "trial: trial 3 is FAIL"),
     ({"select": "trial"}, "trial: expected a trial number"),
     ({"select": "fastest_above", "min_proxy": 0.99}, "min_proxy: no feasible trial has proxy >= 0.99"),
@@ -315,11 +321,30 @@ def test_selection_by_trial_fastest_above_and_best_under(run):
     ({"checkpoint": "w.pt"}, "checkpoint: fits one architecture, but the selection has 3 trials"),
     ({"trial": 1}, "trial: not used when select is pareto \\(set select=trial\\)"),
     ({"select": "trial", "trial": 1, "max_latency_ms": 1.0}, "max_latency_ms: not used when select is trial"),
+    ({"formats": ["pt2", "tflite"]}, "formats: expected a list of pt2, onnx"),
+    ({"weights": "random"}, "weights: unknown value 'random' \\(allowed: fresh, none\\)"),
+    ({"weights": "none"}, "weights: none exports the architecture alone; give formats=\\[\\]"),
 ])
 def test_bad_selections_raise_and_write_nothing(run, tmp_path, options, message):
     with pytest.raises(ExportError, match=message):
-        export(run, tmp_path / "exports", onnx=False, **options)
+        export(run, tmp_path / "exports", **options)
     assert not (tmp_path / "exports").exists()
+
+
+def test_architecture_only_export_has_no_weights(run, tmp_path):
+    (folder,) = export(run, tmp_path / "exports", select="trial", trial=1, weights="none", formats=[])
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "arch.json", "model.py"]
+    record = read_record(folder)
+    assert record["weights"] == {"init": "none"} and "none exported" in (folder / "README.md").read_text()
+    assert sum(p.numel() for p in load(folder).parameters()) == Arch.from_dict(record["arch"]).params()
+
+
+def test_without_pt2_the_weights_go_to_weights_pt_once(run, tmp_path):
+    (folder,) = export(run, tmp_path / "exports", select="trial", trial=1, formats=[], seed=5)
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "arch.json", "model.py", "weights.pt"]
+    torch.manual_seed(5)
+    expected = nos.build(Arch.from_dict(read_record(folder)["arch"])).state_dict()
+    assert all(torch.equal(load(folder).state_dict()[k], v) for k, v in expected.items())
 
 
 def test_unreadable_run_directories_raise_clear_errors(tmp_path):
@@ -330,10 +355,10 @@ def test_unreadable_run_directories_raise_clear_errors(tmp_path):
         export(tmp_path / "empty", tmp_path / "exports")
     bad = make_run(tmp_path / "bad", proxies=[0.1])
     (bad / "pareto.json").write_text("[{")
-    with pytest.raises(ExportError, match="pareto.json is not valid JSON"):
+    with pytest.raises(ExportError, match="pareto.json: not valid JSON"):
         export(bad, tmp_path / "exports")
-    (bad / "pareto.json").write_text('[{"trial": 0}]')
-    with pytest.raises(ExportError, match=r"pareto.json\[0\]: missing field\(s\) arch, proxy"):
+    (bad / "pareto.json").write_text('[{"number": 0, "state": "COMPLETE", "latency_cycles": 5}]')
+    with pytest.raises(ExportError, match=r"pareto.json\[0\].latency_ms: expected a number, got None"):
         export(bad, tmp_path / "exports")
     with pytest.raises(ExportError, match="run_dir: missing"):
         export(None, tmp_path / "exports")
@@ -344,8 +369,8 @@ def test_recorded_numbers_that_do_not_match_the_arch_are_refused(run, tmp_path):
     members = json.loads((run / "pareto.json").read_text())
     members[0]["params"] += 1
     (run / "pareto.json").write_text(json.dumps(members))
-    with pytest.raises(ExportError, match="trial 0: recorded params .* differ from its arch's"):
-        export(run, tmp_path / "exports", onnx=False)
+    with pytest.raises(ExportError, match=f"trial {members[0]['number']}: recorded params .* differ from its arch's"):
+        export(run, tmp_path / "exports")
     assert not (tmp_path / "exports").exists()
 
 
@@ -358,18 +383,17 @@ def test_empty_study_raises(tmp_path):
     assert not (tmp_path / "exports").exists()
 
 
-def test_storage_gives_the_same_candidates_as_the_run_files(run, tmp_path):
-    def outline(r):  # trials.csv has no constraint values: compare all else
-        return [dataclasses.replace(c, constraints={}) for c in r.candidates]
+def test_storage_gives_the_same_records_as_the_run_files(run, tmp_path):
+    def outline(r):  # a storage has no genome or timing written by make_run's files: compare the rest
+        return [(c.number, c.state, c.arch, c.evaluation) for c in r.records]
 
     from_files = read_run(run)
     from_storage = read_study(f"journal:{run / 'study.journal'}", "demo")
     assert outline(from_storage) == outline(from_files)
-    assert [c.trial for c in from_storage.candidates if c.pareto] == [0, 1, 6]
-    assert from_storage.trial_states == from_files.trial_states
-    for name in ("pareto.json", "trials.csv"):  # a run without reports falls back to its storage
+    assert sorted(from_storage.pareto) == [0, 1, 6] == sorted(from_files.pareto)
+    for name in ("pareto.json", "trials.jsonl"):  # a run without reports falls back to its storage
         (run / name).unlink()
-    assert read_run(run).candidates == from_storage.candidates
+    assert read_run(run).records == from_storage.records
     with pytest.raises(ExportError, match="study_name: no study 'other'"):
         read_study(f"journal:{run / 'study.journal'}", "other")
     with pytest.raises(ExportError, match="storage: journal file .* does not exist"):
@@ -377,12 +401,18 @@ def test_storage_gives_the_same_candidates_as_the_run_files(run, tmp_path):
     assert not (tmp_path / "none.journal").exists()
 
 
+def test_an_unwritable_out_dir_is_one_clear_error(run, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ExportError, match="out_dir: cannot write to .*a_file/exports"):
+        export(run, tmp_path / "a_file" / "exports")
+
+
 def test_reexport_replaces_folders_and_the_index_lists_all(run, tmp_path):
     out = tmp_path / "exports"
-    export(run, out, select="trial", trial=[0, 2], onnx=False)
+    export(run, out, select="trial", trial=[0, 2])
     (out / "demo-trial0" / "stale.txt").write_text("old")
-    export(run, out, select="fastest_above", min_proxy=0.85, onnx=False)
-    export(run, out, select="trial", trial=0, onnx=False)
+    export(run, out, select="fastest_above", min_proxy=0.85)
+    export(run, out, select="trial", trial=0)
     assert not (out / "demo-trial0" / "stale.txt").exists()
     index = list(csv.DictReader(open(out / "index.csv")))
     assert [row["folder"] for row in index] == ["demo-trial0", "demo-trial1", "demo-trial2"]
@@ -394,21 +424,21 @@ def test_reexport_replaces_folders_and_the_index_lists_all(run, tmp_path):
 
 def test_a_failure_during_export_leaves_earlier_exports_and_index_untouched(run, tmp_path):
     out = tmp_path / "exports"
-    export(run, out, select="trial", trial=1, onnx=False)
+    export(run, out, select="trial", trial=1)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     bad = tmp_path / "bad.pt"
     torch.save({"classifier.weight": torch.zeros(1)}, bad)
     with pytest.raises(ExportError, match="checkpoint"):
-        export(run, out, select="trial", trial=1, checkpoint=bad, onnx=False)
+        export(run, out, select="trial", trial=1, checkpoint=bad)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
 
 
 def test_a_folder_of_another_run_with_the_same_study_name_is_not_overwritten(run, tmp_path):
     out = tmp_path / "exports"
-    export(run, out, select="trial", trial=0, onnx=False)
+    export(run, out, select="trial", trial=0)
     before = (out / "demo-trial0" / "arch.json").read_text()
     other = make_run(tmp_path / "other", [0.5, 0.7, 0.2, 0.9, 0.4, 0.6, 0.3, 0.8])
     with pytest.raises(ExportError, match="holds trial 0 of another run"):
-        export(other, out, select="trial", trial=0, onnx=False)
+        export(other, out, select="trial", trial=0)
     assert (out / "demo-trial0" / "arch.json").read_text() == before

@@ -1,0 +1,123 @@
+"""Packaging and hygiene: a wheel installed in a fresh virtual environment runs every app with its
+shipped configs; importing nos changes no process state; imports run downward and form no cycle."""
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# DESIGN.md's floors: a module may import only modules of a lower or equal floor
+FLOORS = {"nos.cli": 8, "nos.run": 7, "nos.report": 6, "nos.export": 6, "search_spaces": 6, "nos.search": 5,
+          "nos.proxies": 4, "nos.build": 3, "nos.ops": 2, "nos.zoo": 2, "nos.sim": 2, "nos.arch": 1}
+
+
+def floor(module: str) -> int | None:
+    matches = [(len(p), f) for p, f in FLOORS.items() if module == p or module.startswith(p + ".")]
+    return max(matches)[1] if matches else None
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Module name -> the project modules it imports (``from a import b`` counts ``a`` and ``a.b``)."""
+    files = {}
+    for package in ("nos", "search_spaces"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "conf" in path.relative_to(ROOT).parts[:2]:
+                continue
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in files.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+        graph[name] = {m for m in found if m in files and m != name}
+    return graph
+
+
+def test_imports_run_downward_and_form_no_cycle():
+    graph = module_imports()
+    upward = [f"{m} -> {d}" for m, deps in graph.items() for d in deps
+              if floor(m) is not None and floor(d) is not None and floor(d) > floor(m)]
+    assert upward == []
+    cycles = [f"{a} <-> {b}" for a, deps in graph.items() for b in deps
+              if a in graph.get(b, ()) and not a.startswith(b + ".") and not b.startswith(a + ".")]
+    assert cycles == []
+    search = {d for m, deps in graph.items() if m.startswith("nos.search") for d in deps}
+    assert not {d for d in search if d.startswith(("nos.report", "search_spaces", "nos.run"))}
+
+
+def test_importing_nos_changes_no_process_state():
+    code = textwrap.dedent("""
+        import os, matplotlib
+        os.umask(0o027)
+        backend = dict.__getitem__(matplotlib.rcParams, "backend")
+        import nos, nos.report.files, nos.report.figures, nos.report.tensorboard, nos.report.sweep, nos.run
+        import nos.cli.search, nos.cli.sim, nos.cli.export, nos.search.study
+        assert os.umask(0o022) == 0o027, "umask changed"
+        assert dict.__getitem__(matplotlib.rcParams, "backend") == backend, "backend switched"
+        print("ok")
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_the_worker_id_is_the_process_that_asks():
+    from nos.search.study import worker_id
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports what it computes, then leaves at once
+        os.write(write, f"{worker_id()} {os.getpid()}".encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_id, child_pid = os.read(read, 200).decode().split()
+    assert child_id.endswith(f":{child_pid}") and worker_id().endswith(f":{os.getpid()}")
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory):
+    """A new virtual environment with nos installed from a wheel (not editable); the dependencies
+    come from this environment's site-packages through a .pth file, so nothing is downloaded
+    but the wheel's build backend."""
+    root = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(root / "dist"), str(ROOT)],
+                   check=True, capture_output=True, timeout=600)
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    deps = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir())
+    (site / "nos-deps.pth").write_text(deps + "\n")
+    (wheel,) = (root / "dist").glob("nos-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
+                    "--no-deps", str(wheel)], check=True, capture_output=True, timeout=600)
+    return venv
+
+
+def test_a_wheel_in_a_fresh_venv_runs_every_app(fresh_venv, tmp_path):
+    bin_dir = fresh_venv / "bin"
+    where = subprocess.run([bin_dir / "python", "-c", "import nos; print(nos.__file__)"], capture_output=True,
+                           text=True, cwd=tmp_path, check=True).stdout
+    assert where.startswith(str(fresh_venv))  # the installed copy, not the checkout
+    search = subprocess.run([bin_dir / "nos-search", "search.n_trials=5", "proxy=params", "hardware.rows=16",
+                             "hardware.cols=16", f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=600)
+    assert search.returncode == 0, search.stderr
+    assert (tmp_path / "run" / "report.md").exists() and (tmp_path / "run" / "pareto.json").exists()
+    sim = subprocess.run([bin_dir / "nos-sim", "network=mobilenet_v2", "variant=fuse_half", "output=json"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    from nos import sim as simulator, zoo
+
+    expected = simulator.simulate(zoo.get("mobilenet_v2", "fuse_half")).total_cycles
+    assert sim.returncode == 0 and f'"total_cycles": {expected},' in sim.stdout, sim.stderr
+    for app in ("nos-export", "nos-zoo"):
+        proc = subprocess.run([bin_dir / app, "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert proc.returncode == 0 and proc.stdout.startswith((f"{app}:", "usage: nos-zoo")), proc.stderr
