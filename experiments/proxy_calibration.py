@@ -40,11 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nos import zoo  # noqa: E402
 from nos.arch import OPERATORS, Arch  # noqa: E402
-from nos.proxies import NAMES, rank_ensemble, score  # noqa: E402
+from nos.proxies import IMAGENET, rank_ensemble, score  # noqa: E402
+from nos.proxies import NAMES as ALL_NAMES  # noqa: E402
 from nos.proxies.train import Budget, train_accuracy  # noqa: E402
 from nos.search.space import arch_key  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 
+NAMES = tuple(n for n in ALL_NAMES if n != IMAGENET)  # the predictor's operator effects are fitted on this ground truth
 RESULTS = Path(__file__).resolve().parent / "results"
 TRUTH_CSV = RESULTS / "proxy_calibration_groundtruth.csv"
 TRUTH_FIELDS = ("arch", "seed", "accuracy", "seconds")

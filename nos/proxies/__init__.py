@@ -1,8 +1,10 @@
-"""Proxy accuracy: zero-cost scores, short training, and the data sets they run on.
+"""Proxy accuracy: predicted ImageNet top-1, zero-cost scores, short training, and their data sets.
 
-``score(model_or_arch, name, data="digits", seed=0)`` is the one entry for zero-cost
-scores (higher = predicted more accurate); :data:`NAMES` lists them and :data:`DEFAULT`
-is the one the calibration (``experiments/results/proxy_calibration.md``) chose.
+``score(model_or_arch, name, data="digits", seed=0)`` is the one entry for the scores
+(higher = predicted more accurate); :data:`NAMES` lists them: the zero-cost scores and
+``imagenet``, the predicted ImageNet top-1 in % of an :class:`Arch`
+(:func:`nos.proxies.predictor.predict` gives it with its std). :data:`DEFAULT` is the one the
+measurements chose.
 :func:`train_accuracy` and :func:`successive_halving` are the short-training proxy;
 :func:`rank_ensemble` aggregates several scores over a population.
 """
@@ -16,24 +18,30 @@ from torch import nn
 from nos.arch import Arch
 from nos.proxies.data import DATASETS, Dataset, load
 from nos.proxies.ensemble import rank_ensemble
+from nos.proxies.predictor import Prediction, predict
 from nos.proxies.scores import SCORES
 from nos.proxies.train import Budget, HalvingResult, materialize, successive_halving, train_accuracy
 
-NAMES: tuple[str, ...] = tuple(SCORES)
+IMAGENET = "imagenet"  # predicted from the Arch's shapes, no network is built
+NAMES: tuple[str, ...] = (*SCORES, IMAGENET)
 SHAPE_SCORES = ("params", "flops")  # exact from an Arch's shape arithmetic: no network is built
-DEFAULT = "params"  # experiments/results/proxy_calibration.md: no zero-cost score beat it
+DEFAULT = IMAGENET  # experiments/results/accuracy_predictor.md: ranks published ImageNet accuracy best
 DEFAULT_BATCH_SIZE = 64
 
-__all__ = ["DATASETS", "DEFAULT", "NAMES", "Budget", "Dataset", "HalvingResult", "describe", "load",
-           "rank_ensemble", "score", "score_population", "successive_halving", "train_accuracy"]
+__all__ = ["DATASETS", "DEFAULT", "IMAGENET", "NAMES", "Budget", "Dataset", "HalvingResult", "Prediction",
+           "describe", "load", "predict", "rank_ensemble", "score", "score_population", "successive_halving",
+           "train_accuracy"]
 
 
 def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "digits", seed: int = 0,
           resolution: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE, root: str | None = None) -> float:
-    """Zero-cost score ``name`` (one of :data:`NAMES`) of a network; higher = predicted better.
+    """Score ``name`` (one of :data:`NAMES`) of a network; higher = predicted better.
 
-    An :class:`Arch` is built with the data set's class count (its ``input_size`` is left
-    alone; the score runs at ``resolution`` pixels); a module is scored on a deep copy.
+    ``imagenet`` is the predicted ImageNet top-1 (%) of an :class:`Arch` (a module is refused:
+    the prediction reads the architecture's shapes); the other arguments do not change it.
+    For the zero-cost scores an :class:`Arch` is built with the data set's class count (its
+    ``input_size`` is left alone; the score runs at ``resolution`` pixels); a module is scored
+    on a deep copy.
     Deterministic for ``seed``: it seeds the initialisation of a built arch, the random
     inputs of data-free scores and the choice of the ``batch_size`` training images
     (the caller's torch RNG state is restored afterwards).
@@ -47,8 +55,12 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
         batch_size: images per minibatch.
         root: the local CIFAR-10 folder (``data="cifar10"`` only).
     """
-    if name not in SCORES:
+    if name not in NAMES:
         raise ValueError(f"name: unknown proxy {name!r} (allowed: {', '.join(NAMES)})")
+    if name == IMAGENET:
+        if not isinstance(model_or_arch, Arch):
+            raise ValueError(f"model_or_arch: the {IMAGENET} proxy predicts from a nos.Arch, got {type(model_or_arch).__name__}")
+        return predict(model_or_arch).mean
     dataset = load(data, resolution, root)
     if name in SHAPE_SCORES and isinstance(model_or_arch, Arch):
         return _shape_score(model_or_arch, name, dataset)
@@ -71,6 +83,8 @@ def _shape_score(arch: Arch, name: str, dataset: Dataset) -> float:
 
 def describe(name: str, data: str = "digits") -> str:
     """How reports name proxy ``name``'s value, with its unit (``train``: the short-training proxy)."""
+    if name == IMAGENET:
+        return "predicted ImageNet top-1 (%)"
     if name == "params":
         return f"parameters (network with a {data} classifier)"
     if name == "flops":
