@@ -89,19 +89,36 @@ def test_layer_records_fuzz(record):
     assert len(table) == 1
 
 
+def search_cli(*args, capsys=None):
+    """``nos-search args`` in this process (nothing is run when the arguments are refused);
+    returns (exit code, stderr)."""
+    from nos.cli import search
+
+    saved = sys.argv
+    sys.argv = ["nos-search", *args]
+    try:
+        search.main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        sys.argv = saved
+    return code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("url", [
     "foo://nowhere",
     "sqlite:////nonexistent-dir/deeper/study.db",
     "postgresql+psycopg2://nobody@127.0.0.1:1/none",
     "not a url at all",
 ])
-def test_unusable_storage_urls_exit_2_quickly(tmp_path, url):
+def test_unusable_storage_urls_exit_2_quickly(tmp_path, url, capsys):
     run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "nos.cli.search", f"storage.url={url}", "proxy=params",
-                           "search.n_trials=1", f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("nos-search: storage.url: cannot open") and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    code, err = search_cli(f"storage.url={url}", "proxy=params", "search.n_trials=1", f"hydra.run.dir={run_dir}",
+                           capsys=capsys)
+    assert code == 2, err
+    assert err.startswith("nos-search: storage.url: cannot open") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
     assert not run_dir.exists()
 
 
@@ -123,20 +140,36 @@ def test_unusable_storage_urls_exit_2_quickly(tmp_path, url):
     ("sampler=annealing", "sampler: unknown option 'annealing' (allowed: gp, nsga2, nsga3, random, tpe)"),
     ("sampler.bogus=1", "sampler.bogus"),
     ("proxy.data=imagenet", "proxy.data: unknown data set 'imagenet'"),
+    ("proxy.name=accuracy", "proxy.name: unknown proxy 'accuracy'"),
 ])
-def test_bad_search_overrides_exit_2_with_one_line_and_leave_nothing(tmp_path, override, message):
+def test_bad_search_overrides_exit_2_with_one_line_and_leave_nothing(tmp_path, override, message, capsys,
+                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "nos.cli.search", "proxy=params", "search.n_trials=1", override,
-                           f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 2, (override, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr, (override, proc.stderr)
-    assert not run_dir.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+    code, err = search_cli("proxy=params", "search.n_trials=1", override, f"hydra.run.dir={run_dir}", capsys=capsys)
+    assert code == 2, (override, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err, (override, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_a_bad_value_in_one_job_of_a_sweep_stops_the_sweep_before_any_job(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "nos.cli.search", "-m", "proxy=params", "search.n_trials=1",
-                           "hardware.rows=8,-2", f"hydra.sweep.dir={tmp_path / 'sweep'}"], capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.strip() == "nos-search: hardware.rows: must be a positive integer, got -2"
+def test_a_bad_value_in_one_job_of_a_sweep_stops_the_sweep_before_any_job(tmp_path, capsys):
+    code, err = search_cli("-m", "proxy=params", "search.n_trials=1", "hardware.rows=8,-2",
+                           f"hydra.sweep.dir={tmp_path / 'sweep'}", capsys=capsys)
+    assert code == 2 and err.strip() == "nos-search: hardware.rows: must be a positive integer, got -2"
     assert not (tmp_path / "sweep").exists()
+
+
+def test_errors_found_only_when_the_run_opens_leave_no_run_directory(tmp_path):
+    """A study resumed under other settings is refused after Hydra made the run directory;
+    the app removes what Hydra wrote (here: a second study name in a shared journal)."""
+    journal = tmp_path / "shared.journal"
+    first = subprocess.run([sys.executable, "-m", "nos.cli.search", "proxy=params", "search.n_trials=1",
+                            f"storage.path={journal}", f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True,
+                           text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run([sys.executable, "-m", "nos.cli.search", "proxy=params", "search.n_trials=1",
+                             "hardware.rows=32", f"storage.path={journal}", f"hydra.run.dir={tmp_path / 'b'}"],
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2 and len(second.stderr.strip().splitlines()) == 1, second.stderr
+    assert "hardware.rows=64 (now 32)" in second.stderr and not (tmp_path / "b").exists()
