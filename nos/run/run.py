@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,12 +177,12 @@ class Run:
         stored = self.study.user_attrs.get(REFERENCES_ATTR)
         if stored is not None:
             return {label: Evaluation.from_dict(e, f"study references.{label}") for label, e in stored.items()}
-        labels, archs = list(self.space.references), list(self.space.references.values())
-        if archs:
-            log.info("scoring the %d reference designs of %s with proxy %s ...", len(archs), self.space.name,
-                     self.evaluator.proxy)
-        evaluations = self.evaluator.evaluate(archs, score_all=True)
-        references = dict(zip(labels, evaluations))
+        references = {}
+        for i, (label, arch) in enumerate(self.space.references.items(), 1):
+            start = time.monotonic()
+            e = references[label] = self.evaluator.evaluate([arch], score_all=True)[0]
+            log.info("reference %s (%d/%d): proxy %.5g, %.4g ms (%.1f s)", label, i, len(self.space.references),
+                     e.proxy, e.latency_ms, time.monotonic() - start)
         self.study.set_user_attr(REFERENCES_ATTR, {k: e.to_dict() for k, e in references.items()})
         return references
 
@@ -222,6 +223,8 @@ class Run:
                                      e.feasible)
         if report:
             self.reports.add(record)
+            if record.reference and record.complete:
+                log.info("trial %d is the paper's %s", record.number, record.reference)
         return changed
 
     def _merge_stored(self, report: bool = True) -> None:
