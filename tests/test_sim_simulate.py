@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nos
-from nos.sim import Hardware, LayerTable, simulate
+from nos.sim import FOLDS, Hardware, LayerTable, simulate
 
 V2 = nos.zoo.get("mobilenet_v2", "baseline")
 V2_HALF = nos.zoo.get("mobilenet_v2", "fuse_half")
@@ -44,6 +44,22 @@ def test_a_list_of_archs_and_a_list_of_configs_match_single_runs():
             assert both.breakdown()["pointwise"][i, j] == single.breakdown()["pointwise"]
         assert per_config.total_cycles[i] == simulate(archs[2], hw).total_cycles
     assert per_arch.total_cycles.tolist() == [simulate(a, CONFIGS[1]).total_cycles for a in archs]
+
+
+def test_configs_with_different_fold_conventions_in_one_call():
+    archs = [V2, V2_HALF]
+    configs = [Hardware(fold="padded"), Hardware(fold="used"), Hardware(rows=16, cols=8, dataflow="ws", fold="used"),
+               Hardware(rows=16, cols=8, dataflow="ws", fold="padded")]
+    both = simulate(archs, configs)
+    for i, hw in enumerate(configs):
+        for j, arch in enumerate(archs):
+            single = simulate(arch, hw)
+            assert both.total_cycles[i, j] == single.total_cycles
+            assert np.array_equal(both.sram_ofmap_writes[i, both.table.offsets[j]:both.table.offsets[j + 1]],
+                                  single.sram_ofmap_writes)
+    # a used fold never costs more than a padded one, and these networks have partial folds
+    assert np.all(both.layer_cycles[1] <= both.layer_cycles[0]) and np.all(both.total_cycles[1] < both.total_cycles[0])
+    assert np.all(both.total_cycles[2] < both.total_cycles[3])
 
 
 def test_module_table_and_arch_inputs_agree():
@@ -123,7 +139,8 @@ def _records(draw):
 
 
 _hardware = st.builds(Hardware, rows=_sizes, cols=_sizes, dataflow=st.sampled_from(("os", "ws", "is")),
-                      fuse=st.booleans(), batch=st.integers(1, 3), ifmap_sram_kb=st.integers(1, 2))
+                      fold=st.sampled_from(FOLDS), fuse=st.booleans(), batch=st.integers(1, 3),
+                      ifmap_sram_kb=st.integers(1, 2))
 
 
 @settings(max_examples=30, deadline=None)

@@ -17,7 +17,7 @@ from torch import nn
 from nos.arch import Arch
 from nos.sim.fuse import rowbroadcast
 from nos.sim.gemm import Refetch, SramAccesses, refetch, scalesim_cycles, scalesim_sram
-from nos.sim.hardware import DATAFLOWS, Hardware
+from nos.sim.hardware import DATAFLOWS, FOLDS, Hardware
 from nos.sim.layers import KINDS, LayerTable
 from nos.sim.memory import DramTraffic, dram_traffic, memory_cycles
 from nos.sim.paper import paper_cycles
@@ -38,6 +38,7 @@ class _HardwareColumns:
         self.rows = col([h.rows for h in configs])
         self.cols = col([h.cols for h in configs])
         self.dataflow = col([DATAFLOWS.index(h.dataflow) for h in configs])
+        self.fold = col([FOLDS.index(h.fold) for h in configs])
         self.fuse = col([h.fuse for h in configs], bool)
         self.batch = col([h.batch for h in configs])
         self.clock_mhz = col([h.clock_mhz for h in configs], np.float64)
@@ -118,7 +119,8 @@ class SimResult:
         configs, layers = np.nonzero(self._fused)
         costs = rowbroadcast(n1d=t.batch[layers] * hw.batch[configs, 0] * t.line_count[layers],
                              in_len=t.line_in[layers], out_len=t.line_out[layers], kernel=t.line_kernel[layers],
-                             stride=t.stride[layers], rows=hw.rows[configs, 0], cols=hw.cols[configs, 0])
+                             stride=t.stride[layers], rows=hw.rows[configs, 0], cols=hw.cols[configs, 0],
+                             fold=hw.fold[configs, 0])
         return (configs, layers), costs
 
     def _with_rowbroadcast(self, gemm_values: np.ndarray, name: str) -> np.ndarray:
@@ -133,14 +135,15 @@ class SimResult:
     @cached_property
     def _sram(self) -> SramAccesses:
         hw = self._hw
-        gemm = scalesim_sram(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow)
+        gemm = scalesim_sram(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold)
         return SramAccesses(*(self._with_rowbroadcast(v, name) for v, name in zip(gemm, SramAccesses._fields)))
 
     @cached_property
     def _compute_cycles(self) -> np.ndarray:
         hw = self._hw
         if self.model == "scalesim":
-            return self._with_rowbroadcast(scalesim_cycles(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow), "cycles")
+            cycles = scalesim_cycles(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold)
+            return self._with_rowbroadcast(cycles, "cycles")
         cycles = paper_cycles(self.table, hw.batch, hw.rows, hw.cols, hw.fuse, self.model == "paper_era")
         return np.ceil(cycles).astype(np.int64)
 
