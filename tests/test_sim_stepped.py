@@ -5,7 +5,8 @@ closed forms (``shared/reference/scalesim.md``) on random layers, which validate
 stepping conventions; under ``used`` they must hit the fold-by-fold sum of
 ``T + a * r_u + c_u - 2``. The FuSe row-broadcast array, stepped with the same conventions,
 must hit :func:`nos.sim.fuse.rowbroadcast` under both. ``simulate`` must agree with the
-stepped model when the hardware batches images.
+stepped model when the hardware batches images, and its utilization is the stepped model's
+busy fraction.
 """
 from __future__ import annotations
 
@@ -222,6 +223,8 @@ def test_simulate_with_a_hardware_batch_equals_the_stepped_batch(fold):
     assert result.sram_ofmap_writes.tolist() == [run.ofmap_writes + t for run, t in zip(runs, trace_padding)]
     macs = [runs[0].output.size * 3, runs[1].output.size * 4 * 9]
     assert result.layer_macs.tolist() == macs
+    # utilization: busy PE-cycles (the MACs) over the cycles the stepped array ran x its PEs
+    np.testing.assert_allclose(result.layer_utilization, [m / (run.cycles * 12) for m, run in zip(macs, runs)])
 
 
 @pytest.mark.parametrize("call, field", [

@@ -179,17 +179,31 @@ class SimResult:
         """Multiply-accumulates per layer, hardware batch included."""
         return self._layers(self._macs)
 
+    @cached_property
+    def _stepped_cycles(self) -> np.ndarray:
+        """Cycles the array runs per layer: under ``scalesim`` the reported compute cycles plus
+        the one cycle SCALE-Sim's last-cycle index drops per GEMM (per group) or FuSe layer;
+        the paper models' cycles are counts already."""
+        if self.model != "scalesim":
+            return self._compute_cycles
+        return self._compute_cycles + np.where(self._fused, 1, self.table.groups)
+
     @property
     def layer_utilization(self) -> np.ndarray:
-        """MACs / (compute cycles x rows x cols) per layer, in [0, 1]."""
+        """Busy PE-cycles / (stepped cycles x rows x cols) per layer, in [0, 1].
+
+        A MAC keeps one PE busy for one cycle, so busy PE-cycles are the layer's MACs; stepped
+        cycles are the cycles the array runs (the compute cycles plus SCALE-Sim's dropped
+        last cycle per GEMM or FuSe layer), so no layer can exceed 1."""
         area = self._hw.rows * self._hw.cols
-        return self._layers(self._macs / (np.maximum(self._compute_cycles, 1) * area))
+        return self._layers(self._macs / (self._stepped_cycles * area))
 
     @property
     def utilization(self) -> Any:
-        """MACs / (compute cycles x rows x cols) of each network."""
+        """Busy PE-cycles / (stepped cycles x rows x cols) of each network, in [0, 1] (as
+        :attr:`layer_utilization`, summed over the network's layers)."""
         area = self._hw.rows * self._hw.cols
-        return self._squeeze(self._sums(self._macs) / (self._sums(self._compute_cycles) * area))
+        return self._squeeze(self._sums(self._macs) / (self._sums(self._stepped_cycles) * area))
 
     # per-layer traffic (words); SRAM from the scalesim mapping, DRAM from nos.sim.memory
     sram_ifmap_reads = _per_layer("_sram", "ifmap_reads", "SRAM ifmap reads per layer (words).")
