@@ -1,6 +1,7 @@
 """Cycle models: SCALE-Sim closed forms, the FuSe row-broadcast integration and the
 authors' formulas, against hand-computed numbers and the numbers in fuseconv.md."""
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 import nos
 from nos.sim import DATAFLOWS, FOLDS, Hardware, LayerTable, simulate
 from nos.sim.gemm import scalesim_cycles, scalesim_sram
+from nos.sim.paper import PUBLISHED_SPEEDUPS
 
 
 def _layer(**fields):
@@ -142,13 +144,30 @@ def test_paper_era_counts_fuse_column_folds_on_the_unpadded_width():
     assert simulate(layer, hw, "paper_era").total_cycles == 112 * 7 * 19
 
 
-def test_paper_speedups_reproduce_the_published_table():
-    published = {("mobilenet_v2", "fuse_half"): 7.23, ("mnasnet_b1", "fuse_full"): 5.06,
-                 ("mobilenet_v3_large", "fuse_half_50"): 1.83, ("mobilenet_v1", "fuse_half"): 6.76}
-    for (network, variant), value in published.items():
-        base = simulate(nos.zoo.get(network, "baseline"), Hardware(fuse=False), "paper_era").total_cycles
-        fused = simulate(nos.zoo.get(network, variant), Hardware(), "paper_era").total_cycles
-        assert int(base / fused * 100) / 100 == value  # the published table truncates
+# paper_era reproduces 17 of the 20 published speed-ups (nos.sim.paper.PUBLISHED_SPEEDUPS) when
+# truncated to the printed digits, as the paper's table does; the other three are named here with
+# the model's value (docs/simulator.md, results/fuseconv_speedups.md).
+DEVIATIONS = {  # (network, variant): (truncated as printed, paper_era speed-up)
+    ("mobilenet_v1", "fuse_full"): ("4.0", 4.0836),  # rounding would print 4.1
+    ("mobilenet_v1", "fuse_full_50"): ("2.2", 2.2037),  # every model gives 2.20: a typo in the paper
+    ("mobilenet_v3_small", "fuse_full_50"): ("1.5", 1.59999),  # 3 cycles short of 1.6
+}
+
+
+def test_paper_era_reproduces_the_published_table_by_truncation():
+    keys = list(PUBLISHED_SPEEDUPS)
+    conventional = simulate([nos.zoo.get(n, "baseline") for n, _ in keys], Hardware(fuse=False), "paper_era")
+    fused = simulate([nos.zoo.get(n, v) for n, v in keys], Hardware(), "paper_era")
+    mismatches = {}
+    for key, base, cycles in zip(keys, conventional.total_cycles, fused.total_cycles):
+        printed, speedup = PUBLISHED_SPEEDUPS[key], base / cycles
+        decimals = len(printed.split(".")[1])
+        truncated = f"{math.floor(speedup * 10 ** decimals) / 10 ** decimals:.{decimals}f}"
+        if truncated != printed:
+            mismatches[key] = (truncated, speedup)
+    assert len(keys) == 20 and mismatches.keys() == DEVIATIONS.keys()
+    for key, (truncated, speedup) in mismatches.items():
+        assert truncated == DEVIATIONS[key][0] and speedup == pytest.approx(DEVIATIONS[key][1], abs=1e-4)
 
 
 def test_scalesim_mobilenet_v2_equals_the_measured_scalesim_run():
