@@ -100,7 +100,14 @@ def rowbroadcast(n1d: ArrayLike, in_len: ArrayLike, out_len: ArrayLike, kernel: 
     _require(out_len == conv_out_len, "out_len", "must equal (in_len - kernel) // stride + 1", out_len, conv_out_len)
     fold = args["fold"]
     _require((fold >= 0) & (fold < len(FOLDS)), "fold", f"must index FOLDS {FOLDS}", fold)
+    return rowbroadcast_counts(n1d, out_len, kernel, stride, rows, cols, fold)
 
+
+def rowbroadcast_counts(n1d: np.ndarray, out_len: np.ndarray, kernel: np.ndarray, stride: np.ndarray,
+                        rows: np.ndarray, cols: np.ndarray, fold: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`rowbroadcast` without its checks, for callers whose int64 arguments are valid by
+    construction (``simulate``'s layer tables); same arguments (``in_len`` is not needed) and
+    results."""
     row_folds = -(-n1d // rows)
     col_folds = -(-out_len // cols)
     col_span = np.where(fold == FOLDS.index("used"), out_len, col_folds * cols)

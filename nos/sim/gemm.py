@@ -55,15 +55,26 @@ class SramAccesses(NamedTuple):
     ofmap_writes: np.ndarray
 
 
+def _by_dataflow(dataflow: np.ndarray, os_value: np.ndarray, ws_value: np.ndarray, is_value: np.ndarray) -> np.ndarray:
+    """The os, ws or is value for each entry of ``dataflow`` (indices into DATAFLOWS): a plain
+    pick, without a full-size select, when every entry has the same dataflow (the usual case)."""
+    codes = np.asarray(dataflow)
+    first = codes.flat[0]
+    if np.all(codes == first):
+        return (os_value, ws_value, is_value)[first]
+    return np.select([codes == OS, codes == WS], [os_value, ws_value], is_value)
+
+
 def refetch(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
             dataflow: np.ndarray) -> Refetch:
-    """Operand pass counts of a P x K x M GEMM; ``dataflow`` holds indices into DATAFLOWS."""
-    one = np.ones_like(p)
-    return Refetch(
-        ifmap=np.where(dataflow == IS, one, ceil_div(m, cols)),
-        filter=np.select([dataflow == OS, dataflow == WS], [ceil_div(p, rows), one], ceil_div(p, cols)),
-        ofmap=np.where(dataflow == OS, one, ceil_div(k, rows)),
-    )
+    """Operand pass counts of a P x K x M GEMM, shaped like the broadcast arguments;
+    ``dataflow`` holds indices into DATAFLOWS."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (p, k, m, rows, cols, dataflow)))
+    one = np.ones(shape, dtype=np.int64)
+    passes = (_by_dataflow(dataflow, ceil_div(m, cols), ceil_div(m, cols), one),
+              _by_dataflow(dataflow, ceil_div(p, rows), one, ceil_div(p, cols)),
+              _by_dataflow(dataflow, one, ceil_div(k, rows), ceil_div(k, rows)))
+    return Refetch(*(np.broadcast_to(count, shape) for count in passes))
 
 
 def scalesim_cycles(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
@@ -71,9 +82,10 @@ def scalesim_cycles(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarra
     """Compute cycles of a P x K x M GEMM: the sum of its fold costs, minus 1.
 
     Summed over the ``RF x CF`` folds, the per-fold costs of the module table give
-    ``RF * CF * (T - 2) + a * CF * row_span + RF * col_span - 1`` (``a`` = 1 for os, 2 for
-    ws/is), where ``row_span`` is the sum of the rows of each row fold, ``RF * A_r`` under
-    ``padded`` or the spatial rows under ``used``, and ``col_span`` likewise for columns.
+    ``RF * CF * (T - 2 + a * A_r + A_c) - 1`` under ``padded`` and
+    ``RF * CF * (T - 2) + a * CF * S_r + RF * S_c - 1`` under ``used`` (``a`` = 1 for os, 2
+    for ws/is; ``S_r`` x ``S_c`` the spatial rows and columns: over the folds, the rows used
+    sum to ``CF * S_r`` and the columns used to ``RF * S_c``).
 
     Args:
         p, k, m: output pixels, window size and filters (int64, broadcastable).
@@ -81,16 +93,15 @@ def scalesim_cycles(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarra
         dataflow: index into :data:`nos.sim.hardware.DATAFLOWS` (broadcastable).
         fold: index into :data:`nos.sim.hardware.FOLDS` (broadcastable).
     """
-    is_os = dataflow == OS
-    temporal = np.select([is_os, dataflow == WS], [k, p], m)
-    spatial_rows = np.where(is_os, p, k)
-    spatial_cols = np.where(dataflow == IS, p, m)
+    temporal = _by_dataflow(dataflow, k, p, m)
+    spatial_rows, spatial_cols = _by_dataflow(dataflow, p, k, k), _by_dataflow(dataflow, m, m, p)
+    skews = np.where(np.asarray(dataflow) == OS, 1, 2)
     row_folds, col_folds = ceil_div(spatial_rows, rows), ceil_div(spatial_cols, cols)
-    used = fold == USED
-    row_span = np.where(used, spatial_rows, row_folds * rows)
-    col_span = np.where(used, spatial_cols, col_folds * cols)
-    skews = np.where(is_os, 1, 2)
-    return row_folds * col_folds * (temporal - 2) + skews * col_folds * row_span + row_folds * col_span - 1
+    used = np.asarray(fold) == USED
+    cycles = row_folds * col_folds * (temporal - 2 + np.where(used, 0, skews * rows + cols)) - 1
+    if np.any(used):
+        cycles = cycles + used * (skews * col_folds * spatial_rows + row_folds * spatial_cols)
+    return cycles
 
 
 def scalesim_sram(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
@@ -104,11 +115,10 @@ def scalesim_sram(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray,
     are the ``P * M`` outputs. ws/is write every partial sum once per row fold in both.
     """
     passes = refetch(p, k, m, rows, cols, dataflow)
-    os_writes = p * m
-    trace_padding = ceil_div(p, rows) * ceil_div(m, cols) * (rows + cols)
-    os_writes = np.where(fold == PADDED, os_writes + trace_padding, os_writes)
+    # os: folds = ceil(P / A_r) * ceil(M / A_c), the filter and ifmap pass counts
+    trace_padding = np.where(np.asarray(fold) == PADDED, passes.filter * passes.ifmap * (rows + cols), 0)
     return SramAccesses(
         ifmap_reads=passes.ifmap * p * k,
         filter_reads=passes.filter * k * m,
-        ofmap_writes=np.where(dataflow == OS, os_writes, passes.ofmap * p * m),
+        ofmap_writes=_by_dataflow(dataflow, p * m + trace_padding, passes.ofmap * p * m, passes.ofmap * p * m),
     )

@@ -15,7 +15,7 @@ import numpy as np
 from torch import nn
 
 from nos.arch import Arch
-from nos.sim.fuse import rowbroadcast
+from nos.sim.fuse import rowbroadcast_counts
 from nos.sim.gemm import Refetch, SramAccesses, refetch, scalesim_cycles, scalesim_sram
 from nos.sim.hardware import DATAFLOWS, FOLDS, Hardware
 from nos.sim.layers import KINDS, LayerTable
@@ -117,10 +117,9 @@ class SimResult:
         """((config index, layer index) of the FuSe layers, their :func:`nos.sim.fuse.rowbroadcast` costs)."""
         t, hw = self.table, self._hw
         configs, layers = np.nonzero(self._fused)
-        costs = rowbroadcast(n1d=t.batch[layers] * hw.batch[configs, 0] * t.line_count[layers],
-                             in_len=t.line_in[layers], out_len=t.line_out[layers], kernel=t.line_kernel[layers],
-                             stride=t.stride[layers], rows=hw.rows[configs, 0], cols=hw.cols[configs, 0],
-                             fold=hw.fold[configs, 0])
+        costs = rowbroadcast_counts(n1d=t.batch[layers] * hw.batch[configs, 0] * t.line_count[layers],
+                                    out_len=t.line_out[layers], kernel=t.line_kernel[layers], stride=t.stride[layers],
+                                    rows=hw.rows[configs, 0], cols=hw.cols[configs, 0], fold=hw.fold[configs, 0])
         return (configs, layers), costs
 
     def _with_rowbroadcast(self, gemm_values: np.ndarray, name: str) -> np.ndarray:
