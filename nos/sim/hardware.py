@@ -7,7 +7,7 @@ from typing import Any
 
 DATAFLOWS = ("os", "ws", "is")
 FOLDS = ("padded", "used")
-"""Fold conventions (``docs/simulator.md``, Conventions): ``padded`` charges every fold the
+"""Fold conventions (``docs/simulator.md``, Fold conventions): ``padded`` charges every fold the
 whole array, as SCALE-Sim v3 does (its operand matrices are padded to the array); ``used``
 ends a fold at its last used PE."""
 

@@ -24,8 +24,9 @@ from nos.sim.paper import paper_cycles
 
 MODELS = ("scalesim", "paper", "paper_era")
 """Cycle models: ``scalesim`` (SCALE-Sim v3 GEMM dataflows + FuSe row broadcast from
-:mod:`nos.sim.fuse`), ``paper`` (the authors' released formulas, floor output sizes) and
-``paper_era`` (the formulas that produced the published table, see :mod:`nos.sim.paper`)."""
+:mod:`nos.sim.fuse`, both under ``Hardware.fold``), ``paper`` (the authors' released
+formulas, floor output sizes) and ``paper_era`` (the formulas that produced the published
+table, see :mod:`nos.sim.paper`); the paper models ignore ``dataflow`` and ``fold``."""
 
 
 class _HardwareColumns:
