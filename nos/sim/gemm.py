@@ -55,14 +55,15 @@ class SramAccesses(NamedTuple):
     ofmap_writes: np.ndarray
 
 
-def _by_dataflow(dataflow: np.ndarray, os_value: np.ndarray, ws_value: np.ndarray, is_value: np.ndarray) -> np.ndarray:
-    """The os, ws or is value for each entry of ``dataflow`` (indices into DATAFLOWS): a plain
-    pick, without a full-size select, when every entry has the same dataflow (the usual case)."""
-    codes = np.asarray(dataflow)
+def _pick(codes: np.ndarray, *values: np.ndarray) -> np.ndarray:
+    """``values[code]`` for each entry of ``codes`` (indices into DATAFLOWS or FOLDS, one per
+    config): a plain pick, without a full-size select, when every config has the same code
+    (the usual case)."""
+    codes = np.asarray(codes)
     first = codes.flat[0]
     if np.all(codes == first):
-        return (os_value, ws_value, is_value)[first]
-    return np.select([codes == OS, codes == WS], [os_value, ws_value], is_value)
+        return values[first]
+    return np.select([codes == code for code in range(len(values) - 1)], values[:-1], values[-1])
 
 
 def refetch(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
@@ -71,9 +72,9 @@ def refetch(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols:
     ``dataflow`` holds indices into DATAFLOWS."""
     shape = np.broadcast_shapes(*(np.shape(a) for a in (p, k, m, rows, cols, dataflow)))
     one = np.ones(shape, dtype=np.int64)
-    passes = (_by_dataflow(dataflow, ceil_div(m, cols), ceil_div(m, cols), one),
-              _by_dataflow(dataflow, ceil_div(p, rows), one, ceil_div(p, cols)),
-              _by_dataflow(dataflow, one, ceil_div(k, rows), ceil_div(k, rows)))
+    passes = (_pick(dataflow, ceil_div(m, cols), ceil_div(m, cols), one),
+              _pick(dataflow, ceil_div(p, rows), one, ceil_div(p, cols)),
+              _pick(dataflow, one, ceil_div(k, rows), ceil_div(k, rows)))
     return Refetch(*(np.broadcast_to(count, shape) for count in passes))
 
 
@@ -93,15 +94,13 @@ def scalesim_cycles(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarra
         dataflow: index into :data:`nos.sim.hardware.DATAFLOWS` (broadcastable).
         fold: index into :data:`nos.sim.hardware.FOLDS` (broadcastable).
     """
-    temporal = _by_dataflow(dataflow, k, p, m)
-    spatial_rows, spatial_cols = _by_dataflow(dataflow, p, k, k), _by_dataflow(dataflow, m, m, p)
-    skews = np.where(np.asarray(dataflow) == OS, 1, 2)
+    temporal = _pick(dataflow, k, p, m)
+    spatial_rows, spatial_cols = _pick(dataflow, p, k, k), _pick(dataflow, m, m, p)
+    skews = _pick(dataflow, 1, 2, 2)
     row_folds, col_folds = ceil_div(spatial_rows, rows), ceil_div(spatial_cols, cols)
-    used = np.asarray(fold) == USED
-    cycles = row_folds * col_folds * (temporal - 2 + np.where(used, 0, skews * rows + cols)) - 1
-    if np.any(used):
-        cycles = cycles + used * (skews * col_folds * spatial_rows + row_folds * spatial_cols)
-    return cycles
+    row_span = _pick(fold, row_folds * rows, spatial_rows)  # the rows of all row folds, summed
+    col_span = _pick(fold, col_folds * cols, spatial_cols)
+    return row_folds * col_folds * (temporal - 2) + skews * col_folds * row_span + row_folds * col_span - 1
 
 
 def scalesim_sram(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
@@ -120,5 +119,5 @@ def scalesim_sram(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray,
     return SramAccesses(
         ifmap_reads=passes.ifmap * p * k,
         filter_reads=passes.filter * k * m,
-        ofmap_writes=_by_dataflow(dataflow, p * m + trace_padding, passes.ofmap * p * m, passes.ofmap * p * m),
+        ofmap_writes=_pick(dataflow, p * m + trace_padding, passes.ofmap * p * m, passes.ofmap * p * m),
     )
