@@ -61,7 +61,7 @@ def _pick(codes: np.ndarray, *values: np.ndarray) -> np.ndarray:
     (the usual case)."""
     codes = np.asarray(codes)
     first = codes.flat[0]
-    if np.all(codes == first):
+    if codes.size == 1 or (codes == first).all():
         return values[first]
     return np.select([codes == code for code in range(len(values) - 1)], values[:-1], values[-1])
 

@@ -8,6 +8,7 @@ only for the cycle model.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from functools import cached_property
 from typing import Any, Sequence
 
@@ -30,11 +31,13 @@ table, see :mod:`nos.sim.paper`); the paper models ignore ``dataflow`` and ``fol
 
 
 class _HardwareColumns:
-    """Hardware fields as (configs, 1) arrays."""
+    """Hardware fields as (configs, 1) read-only arrays (shared: see :func:`_hardware_columns`)."""
 
     def __init__(self, configs: Sequence[Hardware]):
         def col(values, dtype=np.int64):
-            return np.array(values, dtype=dtype).reshape(-1, 1)
+            column = np.array(values, dtype=dtype).reshape(-1, 1)
+            column.flags.writeable = False
+            return column
 
         self.rows = col([h.rows for h in configs])
         self.cols = col([h.cols for h in configs])
@@ -45,6 +48,12 @@ class _HardwareColumns:
         self.clock_mhz = col([h.clock_mhz for h in configs], np.float64)
         self.bandwidth = col([h.dram_words_per_cycle for h in configs], np.float64)
         self.sram_words = tuple(col(words) for words in zip(*(h.sram_words() for h in configs)))
+
+
+@functools.lru_cache(maxsize=256)
+def _hardware_columns(configs: tuple[Hardware, ...]) -> _HardwareColumns:
+    """The columns of ``configs``, built once per distinct tuple of configs (Hardware is frozen)."""
+    return _HardwareColumns(configs)
 
 
 def _per_layer(counts: str, field: str, doc: str) -> property:
@@ -71,7 +80,7 @@ class SimResult:
         self.table = table
         self.hardware = tuple(hardware)
         self.model = model
-        self._hw = _HardwareColumns(self.hardware)
+        self._hw = _hardware_columns(self.hardware)
         self._one_config = one_config
         self._one_network = one_network
 
@@ -82,8 +91,9 @@ class SimResult:
 
     def _sums(self, values: np.ndarray) -> np.ndarray:
         """Per-layer ``values`` summed per network, shaped (configs, networks)."""
-        return np.add.reduceat(np.broadcast_to(values, (len(self.hardware), len(self.table))),
-                               self.table.offsets[:-1], axis=1)
+        shape = (len(self.hardware), len(self.table))
+        full = values if np.shape(values) == shape else np.broadcast_to(values, shape)
+        return np.add.reduceat(full, self.table.offsets[:-1], axis=1)
 
     def _squeeze(self, values: np.ndarray) -> Any:
         """(configs, networks) values shaped as documented for totals."""
@@ -126,7 +136,7 @@ class SimResult:
     def _with_rowbroadcast(self, gemm_values: np.ndarray, name: str) -> np.ndarray:
         """Per-layer ``gemm_values`` of one group times the groups, FuSe layers replaced by
         their row-broadcast ``name`` count; shaped (configs, layers)."""
-        values = self.table.groups * np.broadcast_to(gemm_values, self._fused.shape)
+        values = np.multiply(self.table.groups, gemm_values, out=np.empty(self._fused.shape, dtype=np.int64))
         if self._fused.any():
             where, costs = self._rowbroadcast
             values[where] = costs[name]
