@@ -6,12 +6,12 @@ trials, normalised by the hypervolume of a long-run reference front: the union o
 architecture evaluated by every run (all samplers, all seeds), the best front known.
 The hypervolume reference point is the search's own (from the paper's variants).
 
-The proxy defaults to `params` so that thousands of trials fit in minutes; `--proxy` takes
-any proxy config of conf/proxy/. Each run uses the sampler exactly as `nos-search sampler=<name>`
+The proxy is nos's default (the `imagenet` predictor: thousands of trials fit in minutes);
+`--proxy` takes any proxy config of conf/proxy/. Each run uses the sampler exactly as `nos-search sampler=<name>`
 configures it and the search's own batched ask/evaluate/tell step (`nos.search.study.step`);
 evaluations are cached by architecture across runs (the proxy and the simulator are deterministic).
 
-    python experiments/sampler_comparison.py [--seeds 3] [--budgets 50 100 200 500] [--proxy params]
+    python experiments/sampler_comparison.py [--seeds 3] [--budgets 50 100 200 500] [--proxy default]
 
 Writes experiments/results/sampler_comparison.md.
 """
@@ -68,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 200, 500])
-    parser.add_argument("--proxy", default="params")
+    parser.add_argument("--proxy", default="default", help="a proxy config of conf/proxy/ (default: nos's default proxy)")
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLER_TARGETS))
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -42,7 +42,7 @@ def main() -> None:
         layers, reference_s, nos_s = 0, 0.0, 0.0
         for rows, cols in ARRAYS:
             table = random_layers(rng, LAYERS_PER_ARRAY, max_ifmap=16, max_channels=16)
-            hardware = Hardware(rows=rows, cols=cols, dataflow=dataflow, fuse=False)
+            hardware = Hardware(rows=rows, cols=cols, dataflow=dataflow, fuse=False, fold="padded")
             start = time.perf_counter()
             reference = run_scalesim(table, hardware)
             reference_s += time.perf_counter() - start

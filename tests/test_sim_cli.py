@@ -23,7 +23,7 @@ def test_table_output_for_a_zoo_network():
     assert out.returncode == 0, out.stderr
     expected = simulate(nos.zoo.get("mobilenet_v2", "fuse_half"), Hardware()).total_cycles
     assert f"compute cycles   {expected:>14,}" in out.stdout
-    assert "blocks.0.dw_1xk" in out.stdout and "64x64 os +FuSe" in out.stdout
+    assert "blocks.0.dw_1xk" in out.stdout and "64x64 os +FuSe, used folds" in out.stdout
 
 
 def test_json_output_with_overrides_and_an_exported_arch(tmp_path):
@@ -56,11 +56,16 @@ def test_layer_records_and_hardware_group(tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["hardware"]["fuse"] is False and data["per_layer"][0]["kind"] == "depthwise"
-    assert data["total_cycles"] == 8 * (4 * (9 + 64 + 64 - 2) - 1)  # 196 pixels: 4 row folds per channel
+    # 196 pixels per channel: row folds of 64, 64, 64 and 4 rows, one column used: 9 + rows + 1 - 2 each
+    assert data["total_cycles"] == 8 * (3 * (9 + 64 + 1 - 2) + (9 + 4 + 1 - 2) - 1)
+    out = _run(f"records={path}", "hardware=conventional", "hardware.fold=padded", "output=json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["total_cycles"] == 8 * (4 * (9 + 64 + 64 - 2) - 1)  # SCALE-Sim: the whole array
 
 
 @pytest.mark.parametrize("overrides, message", [
     (["hardware.rows=0"], "nos-sim: hardware.rows: must be a positive integer, got 0"),
+    (["hardware.fold=all"], "nos-sim: hardware.fold: unknown fold convention 'all' (allowed: padded, used)"),
     (["output=xml"], "nos-sim: output: unknown output 'xml' (allowed: table, json)"),
     (["arch=/nonexistent/arch.json"], "nos-sim: path: /nonexistent/arch.json does not exist"),
 ])

@@ -11,9 +11,11 @@ import math
 import numpy as np
 import pytest
 
+from nos.sim import FOLDS
 from nos.sim.fuse import rowbroadcast
 
 KEYS = ("cycles", "ifmap_reads", "filter_reads", "ofmap_writes")
+PADDED, USED = FOLDS.index("padded"), FOLDS.index("used")
 
 
 def _numbers(**kwargs) -> tuple[int, ...]:
@@ -24,15 +26,20 @@ def _numbers(**kwargs) -> tuple[int, ...]:
 def test_worked_example_of_the_doc():
     # 1x3, stride 2, 3 channels of 8x8 (W padded to 10): 12 1-D convs of 4 outputs on 5x3.
     # Row folds 5+5+2, column folds 3+1 columns costing 2*2+3 = 7 and 0*2+3 = 3 cycles.
-    assert _numbers(n1d=12, in_len=10, out_len=4, kernel=3, stride=2, rows=5, cols=3) == (
+    assert _numbers(n1d=12, in_len=10, out_len=4, kernel=3, stride=2, rows=5, cols=3, fold=USED) == (
         3 * (7 + 3) - 1, 12 * (7 + 3), 12 * 2 * 3, 12 * 4)
+    # padded: the 1-column fold waits for the third column too, (3 - 1)*2 + 3 = 7 cycles; same SRAM words
+    assert _numbers(n1d=12, in_len=10, out_len=4, kernel=3, stride=2, rows=5, cols=3, fold=PADDED) == (
+        3 * (7 + 7) - 1, 12 * (7 + 3), 12 * 2 * 3, 12 * 4)
 
 
 def test_mobilenet_v2_fuse_half_first_1x3_layer_on_64x64():
     # 1x3 on 16 channels of 112x112 (W padded to 114): 1792 1-D convs of 112 outputs.
     # 28 row folds x (64-column fold 63+3 + 48-column fold 47+3) - 1; the paper: 28*2*67 = 3752.
-    result = rowbroadcast(n1d=112 * 16, in_len=114, out_len=112, kernel=3, stride=1, rows=64, cols=64)
+    result = rowbroadcast(n1d=112 * 16, in_len=114, out_len=112, kernel=3, stride=1, rows=64, cols=64, fold=USED)
     assert int(result["cycles"]) == 28 * (66 + 50) - 1 == 3247
+    padded = rowbroadcast(n1d=112 * 16, in_len=114, out_len=112, kernel=3, stride=1, rows=64, cols=64, fold=PADDED)
+    assert int(padded["cycles"]) == 28 * (66 + 66) - 1  # the 48-column fold costs 63 + 3 too
     assert int(result["ifmap_reads"]) == 1792 * 116  # a 2-element halo is re-read per column fold
     assert int(result["filter_reads"]) == 1792 * 2 * 3
     assert int(result["ofmap_writes"]) == 1792 * 112
@@ -40,18 +47,21 @@ def test_mobilenet_v2_fuse_half_first_1x3_layer_on_64x64():
 
 def test_stride_two_streams_every_input_of_the_segment():
     # 1x3 stride 2 on 112 (padded 114): 56 outputs in one 64-column fold: 55*2+3 = 113 cycles.
-    assert int(rowbroadcast(56 * 32, 114, 56, 3, 2, 64, 64)["cycles"]) == 28 * 113 - 1
+    assert int(rowbroadcast(56 * 32, 114, 56, 3, 2, 64, 64, USED)["cycles"]) == 28 * 113 - 1
+    assert int(rowbroadcast(56 * 32, 114, 56, 3, 2, 64, 64, PADDED)["cycles"]) == 28 * (63 * 2 + 3) - 1
 
 
 def test_single_column_folds_cost_the_kernel_only():
     # a 1-column array: every output is its own fold of K cycles, whatever the stride
     for stride in (1, 2, 3):
         out_len = (20 - 5) // stride + 1
-        assert int(rowbroadcast(1, 20, out_len, 5, stride, 1, 1)["cycles"]) == out_len * 5 - 1
+        for fold in (PADDED, USED):
+            assert int(rowbroadcast(1, 20, out_len, 5, stride, 1, 1, fold)["cycles"]) == out_len * 5 - 1
 
 
-def _fold_by_fold(n1d, in_len, out_len, kernel, stride, rows, cols) -> tuple[int, ...]:
-    """The dataflow's counts summed over explicit folds (the derivation, before simplifying)."""
+def _fold_by_fold(n1d, in_len, out_len, kernel, stride, rows, cols, fold) -> tuple[int, ...]:
+    """The dataflow's counts summed over explicit folds (the derivation, before simplifying):
+    a fold lasts its segment (used) or the segment of a whole-array fold (padded)."""
     cycles = ifmap = filters = 0
     for r0 in range(0, n1d, rows):
         used_rows = min(rows, n1d - r0)
@@ -59,7 +69,7 @@ def _fold_by_fold(n1d, in_len, out_len, kernel, stride, rows, cols) -> tuple[int
             used_cols = min(cols, out_len - c0)
             segment = (used_cols - 1) * stride + kernel
             assert c0 * stride + segment <= in_len  # the fold's inputs exist
-            cycles += segment
+            cycles += segment if fold == USED else (cols - 1) * stride + kernel
             ifmap += used_rows * segment
             filters += used_rows * kernel
     return cycles - 1, ifmap, filters, n1d * out_len
@@ -71,7 +81,8 @@ def test_closed_form_equals_the_fold_by_fold_sum_on_random_layers():
         kernel, stride = int(rng.choice([1, 3, 5, 7])), int(rng.integers(1, 4))
         in_len = int(rng.integers(kernel, 60))
         args = dict(n1d=int(rng.integers(1, 200)), in_len=in_len, out_len=(in_len - kernel) // stride + 1,
-                    kernel=kernel, stride=stride, rows=int(rng.integers(1, 20)), cols=int(rng.integers(1, 20)))
+                    kernel=kernel, stride=stride, rows=int(rng.integers(1, 20)), cols=int(rng.integers(1, 20)),
+                    fold=int(rng.integers(len(FOLDS))))
         assert _numbers(**args) == _fold_by_fold(**args), args
 
 
@@ -79,25 +90,28 @@ def test_vectorized_over_broadcast_arguments_equals_scalar_calls():
     n1d = np.array([[1], [63], [64], [65], [1000]])
     rows = np.array([8, 64, 3])
     cols = np.array([64, 16, 5])
-    result = rowbroadcast(n1d, 114, 56, 3, 2, rows, cols)
+    fold = np.array([PADDED, USED, USED])
+    result = rowbroadcast(n1d, 114, 56, 3, 2, rows, cols, fold)
     assert all(result[key].shape == (5, 3) and result[key].dtype == np.int64 for key in KEYS)
     for i, j in np.ndindex(5, 3):
-        scalar = rowbroadcast(int(n1d[i, 0]), 114, 56, 3, 2, int(rows[j]), int(cols[j]))
+        scalar = rowbroadcast(int(n1d[i, 0]), 114, 56, 3, 2, int(rows[j]), int(cols[j]), int(fold[j]))
         assert all(result[key][i, j] == scalar[key] for key in KEYS)
 
 
 def test_rows_change_only_the_row_folds_and_a_square_array_is_not_assumed():
     # rows do not enter a fold's cycles: cycles + 1 scale with ceil(n1d / rows)
-    base = rowbroadcast(1, 30, 28, 3, 1, 1, 7)
-    for rows in (1, 2, 5, 9, 100):
-        assert int(rowbroadcast(100, 30, 28, 3, 1, rows, 7)["cycles"]) + 1 == math.ceil(100 / rows) * (
-            int(base["cycles"]) + 1)
+    for fold in (PADDED, USED):
+        base = rowbroadcast(1, 30, 28, 3, 1, 1, 7, fold)
+        for rows in (1, 2, 5, 9, 100):
+            assert int(rowbroadcast(100, 30, 28, 3, 1, rows, 7, fold)["cycles"]) + 1 == math.ceil(100 / rows) * (
+                int(base["cycles"]) + 1)
     # a 4x2 and a 2x4 array give different numbers for the same layer
-    assert int(rowbroadcast(10, 30, 28, 3, 1, 4, 2)["cycles"]) != int(rowbroadcast(10, 30, 28, 3, 1, 2, 4)["cycles"])
+    assert int(rowbroadcast(10, 30, 28, 3, 1, 4, 2, USED)["cycles"]) != int(
+        rowbroadcast(10, 30, 28, 3, 1, 2, 4, USED)["cycles"])
 
 
 def test_large_layers_do_not_overflow():
-    result = rowbroadcast(np.int64(10**9), 10**6 + 2, 10**6, 3, 1, 1, 1)
+    result = rowbroadcast(np.int64(10**9), 10**6 + 2, 10**6, 3, 1, 1, 1, USED)
     assert int(result["cycles"]) == 10**9 * 3 * 10**6 - 1
 
 
@@ -113,8 +127,10 @@ def test_large_layers_do_not_overflow():
     (dict(out_len=9), "out_len"),
     (dict(out_len=np.array([8, 8, 7])), "out_len"),
     (dict(n1d=np.array([1, 2]), rows=np.array([1, 2, 3])), "do not broadcast"),
+    (dict(fold=2), r"fold: must index FOLDS \('padded', 'used'\), got 2"),
+    (dict(fold="used"), "fold: must be integers"),
 ])
 def test_bad_input_is_a_value_error_naming_the_argument(kwargs, field):
-    args = dict(n1d=4, in_len=10, out_len=8, kernel=3, stride=1, rows=4, cols=4) | kwargs
+    args = dict(n1d=4, in_len=10, out_len=8, kernel=3, stride=1, rows=4, cols=4, fold=USED) | kwargs
     with pytest.raises(ValueError, match=f"rowbroadcast.*{field}"):
         rowbroadcast(**args)

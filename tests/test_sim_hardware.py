@@ -1,14 +1,17 @@
 """nos.sim.Hardware: defaults, validation messages, construction from a config mapping."""
 import dataclasses
+from pathlib import Path
 
 import pytest
+import yaml
 
-from nos.sim import DATAFLOWS, Hardware
+from nos.sim import DATAFLOWS, FOLDS, Hardware
 
 
 def test_defaults_are_the_papers_array():
     hw = Hardware()
     assert (hw.rows, hw.cols, hw.dataflow, hw.fuse, hw.batch) == (64, 64, "os", True, 1)
+    assert FOLDS == ("padded", "used") and hw.fold == "used"  # the default's argument: docs/simulator.md
     assert hw.sram_words() == (6144 * 1024, 6144 * 1024, 2048 * 1024)
     assert Hardware(word_bytes=2).sram_words()[0] == 6144 * 512
 
@@ -31,6 +34,8 @@ def test_frozen():
     ("rows", True, "hardware.rows: must be a positive integer, got True"),
     ("batch", "2", "hardware.batch: must be a positive integer, got '2'"),
     ("dataflow", "rs", "hardware.dataflow: unknown dataflow 'rs' (allowed: os, ws, is)"),
+    ("fold", "whole", "hardware.fold: unknown fold convention 'whole' (allowed: padded, used)"),
+    ("fold", 1, "hardware.fold: unknown fold convention 1 (allowed: padded, used)"),
     ("fuse", 1, "hardware.fuse: must be true or false, got 1"),
     ("clock_mhz", 0, "hardware.clock_mhz: must be a positive finite number, got 0"),
     ("dram_words_per_cycle", float("inf"), "hardware.dram_words_per_cycle: must be a positive finite number"),
@@ -44,7 +49,13 @@ def test_invalid_values_name_the_field(field, value, message):
 
 def test_from_dict_builds_and_rejects_unknown_keys():
     assert Hardware.from_dict({"rows": 32, "dataflow": "ws"}) == Hardware(rows=32, dataflow="ws")
+    assert Hardware.from_dict({"fold": "padded"}).fold == "padded"
     with pytest.raises(ValueError, match=r"hardware.row: unknown field \(allowed: rows, cols"):
         Hardware.from_dict({"row": 32})
     with pytest.raises(ValueError, match="hardware: expected a mapping"):
         Hardware.from_dict([32])
+
+
+def test_the_default_hardware_config_is_the_dataclass_default():
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf" / "hardware" / "default.yaml").read_text())
+    assert Hardware.from_dict(config) == Hardware()

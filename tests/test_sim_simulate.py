@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from torch import nn
+
 import nos
-from nos.sim import Hardware, LayerTable, simulate
+from nos.sim import FOLDS, Hardware, LayerTable, simulate
 
 V2 = nos.zoo.get("mobilenet_v2", "baseline")
 V2_HALF = nos.zoo.get("mobilenet_v2", "fuse_half")
@@ -19,7 +21,10 @@ def test_one_arch_one_config_gives_scalars_and_layer_arrays():
     assert isinstance(r.total_cycles, int) and r.total_cycles == int(r.layer_cycles.sum())
     assert r.layer_cycles.dtype == np.int64 and r.layer_cycles.shape == (len(r.table),)
     assert r.latency_ms == pytest.approx(r.total_cycles / 1e6)
-    assert 0 < r.utilization < 1 and r.utilization == pytest.approx(V2_HALF.macs() / (r.total_cycles * 64 * 64))
+    # the array runs one cycle more than SCALE-Sim's last-cycle index per GEMM (per group) and FuSe layer
+    fuse_layer = np.isin(r.table.kind_names, ["dw_1xk", "dw_kx1"])
+    stepped = r.total_cycles + np.where(fuse_layer, 1, r.table.groups).sum()
+    assert 0 < r.utilization < 1 and r.utilization == pytest.approx(V2_HALF.macs() / (stepped * 64 * 64))
     assert np.all((r.layer_utilization > 0) & (r.layer_utilization <= 1))
     assert sum(r.breakdown().values()) == r.total_cycles
     assert set(r.breakdown()) == {"conv", "pointwise", "linear", "dw_1xk", "dw_kx1"}
@@ -44,6 +49,48 @@ def test_a_list_of_archs_and_a_list_of_configs_match_single_runs():
             assert both.breakdown()["pointwise"][i, j] == single.breakdown()["pointwise"]
         assert per_config.total_cycles[i] == simulate(archs[2], hw).total_cycles
     assert per_arch.total_cycles.tolist() == [simulate(a, CONFIGS[1]).total_cycles for a in archs]
+
+
+def test_configs_with_different_fold_conventions_in_one_call():
+    archs = [V2, V2_HALF]
+    configs = [Hardware(fold="padded"), Hardware(fold="used"), Hardware(rows=16, cols=8, dataflow="ws", fold="used"),
+               Hardware(rows=16, cols=8, dataflow="ws", fold="padded")]
+    both = simulate(archs, configs)
+    for i, hw in enumerate(configs):
+        for j, arch in enumerate(archs):
+            single = simulate(arch, hw)
+            assert both.total_cycles[i, j] == single.total_cycles
+            assert np.array_equal(both.sram_ofmap_writes[i, both.table.offsets[j]:both.table.offsets[j + 1]],
+                                  single.sram_ofmap_writes)
+    # a used fold never costs more than a padded one, and these networks have partial folds
+    assert np.all(both.layer_cycles[1] <= both.layer_cycles[0]) and np.all(both.total_cycles[1] < both.total_cycles[0])
+    assert np.all(both.total_cycles[2] < both.total_cycles[3])
+
+
+def test_utilization_is_at_most_one_where_the_last_cycle_index_made_it_exceed_one():
+    """8 MACs (1x1 conv, 8 channels, 1 filter, one pixel) on a 1x1 array take 8 cycles: SCALE-Sim
+    reports 7 (the last cycle's index), which made MACs / (cycles x PEs) = 8 / 7."""
+    layer = LayerTable.from_records([dict(ifmap_h=1, ifmap_w=1, filter_h=1, filter_w=1, channels=8, num_filters=1,
+                                          stride=1, groups=1)])
+    for fold in ("padded", "used"):
+        r = simulate(layer, Hardware(rows=1, cols=1, fold=fold))
+        assert r.total_cycles == 7 and r.layer_macs.tolist() == [8]
+        assert r.utilization == r.layer_utilization[0] == 1.0
+
+
+def test_a_bare_conv2d_or_linear_is_a_one_layer_network():
+    conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+    r = simulate(conv, Hardware(rows=8, cols=8, fold="padded"), input_size=9)
+    assert r.table.names == ["conv2d"] and r.table.kind_names == ["conv"]
+    # 5x5 output pixels = 25 -> 4 row folds of 27 + 8 + 8 - 2 cycles, 8 filters in one column fold
+    assert r.total_cycles == 4 * 41 - 1 == simulate(nn.Sequential(conv), Hardware(rows=8, cols=8, fold="padded"),
+                                                    input_size=9).total_cycles
+    linear = simulate(nn.Linear(16, 5), Hardware(rows=4, cols=4, fold="used"))
+    assert linear.table.names == ["linear"] and linear.table.kind_names == ["linear"]
+    # one input vector: P = 1, K = 16, M = 5 -> column folds of 4 and 1 filters: (16 + 1 + 4 - 2) + (16 + 1 + 1 - 2) - 1
+    assert linear.layer_macs.tolist() == [80] and linear.total_cycles == 19 + 16 - 1
+    with pytest.raises(ValueError, match=r"unsupported layers .*: convtranspose2d \(ConvTranspose2d\)"):
+        simulate(nn.ConvTranspose2d(3, 3, 2), input_size=8)
 
 
 def test_module_table_and_arch_inputs_agree():
@@ -123,7 +170,8 @@ def _records(draw):
 
 
 _hardware = st.builds(Hardware, rows=_sizes, cols=_sizes, dataflow=st.sampled_from(("os", "ws", "is")),
-                      fuse=st.booleans(), batch=st.integers(1, 3), ifmap_sram_kb=st.integers(1, 2))
+                      fold=st.sampled_from(FOLDS), fuse=st.booleans(), batch=st.integers(1, 3),
+                      ifmap_sram_kb=st.integers(1, 2))
 
 
 @settings(max_examples=30, deadline=None)
@@ -139,6 +187,8 @@ def test_vectorized_pass_equals_one_layer_one_config_at_a_time(records, configs,
             assert batched.sram_filter_reads[i, j] == one.sram_filter_reads[0]
             assert batched.dram_ifmap_reads[i, j] == one.dram_ifmap_reads[0]
             assert batched.layer_memory_cycles[i, j] == one.memory_cycles
+            assert batched.layer_utilization[i, j] == one.utilization
+    assert np.all((batched.layer_utilization > 0) & (batched.layer_utilization <= 1))
 
 
 def test_an_empty_list_of_architectures_is_named_as_such():

@@ -9,17 +9,22 @@ skew (each has its own input port and bus), so they all run in lockstep.
 
 A fold of ``cu`` columns streams the input segment of its outputs,
 ``(cu - 1) * stride + kernel`` elements, and its last tap coincides with its last input:
-it lasts exactly that many cycles. Folds do not overlap and a layer reports the index of
-its last cycle (``- 1``), the conventions of SCALE-Sim's ``os`` model. The derivation, the
-register-level model and a worked example are in ``docs/fuse_dataflow.md``; the
-cycle-stepped reference :mod:`nos.sim.stepped` checks every number here.
+under the ``used`` fold convention it lasts exactly that many cycles. Under ``padded``
+(SCALE-Sim's convention: a partial fold costs the whole array) the start token waits for
+the array's farthest PE, so every fold lasts ``(cols - 1) * stride + kernel`` cycles. Folds
+do not overlap and a layer reports the index of its last cycle (``- 1``), the conventions of
+SCALE-Sim's ``os`` model. The derivation, the register-level model and a worked example are
+in ``docs/fuse_dataflow.md``; the cycle-stepped reference :mod:`nos.sim.stepped` checks
+every number here.
 """
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-_ARGUMENTS = ("n1d", "in_len", "out_len", "kernel", "stride", "rows", "cols")
+from nos.sim.hardware import FOLDS
+
+_ARGUMENTS = ("n1d", "in_len", "out_len", "kernel", "stride", "rows", "cols", "fold")
 
 
 def _as_int_arrays(values: dict[str, ArrayLike]) -> dict[str, np.ndarray]:
@@ -49,7 +54,7 @@ def _require(condition: np.ndarray, name: str, rule: str, value: np.ndarray,
 
 
 def rowbroadcast(n1d: ArrayLike, in_len: ArrayLike, out_len: ArrayLike, kernel: ArrayLike,
-                 stride: ArrayLike, rows: ArrayLike, cols: ArrayLike) -> dict[str, np.ndarray]:
+                 stride: ArrayLike, rows: ArrayLike, cols: ArrayLike, fold: ArrayLike) -> dict[str, np.ndarray]:
     """Cycles and SRAM accesses of 1-D depthwise convs on the FuSe row-broadcast array.
 
     All arguments are broadcastable integer arrays (vectorized, no Python loop per layer):
@@ -58,18 +63,22 @@ def rowbroadcast(n1d: ArrayLike, in_len: ArrayLike, out_len: ArrayLike, kernel: 
       output rows; a Kx1 conv: batch x channels x output columns),
     - ``in_len``: padded input length along the conv axis (elements),
     - ``out_len``: outputs per 1-D conv; must equal ``(in_len - kernel) // stride + 1``,
-    - ``kernel``: taps K, ``stride``: s, ``rows`` x ``cols``: the array (PEs).
+    - ``kernel``: taps K, ``stride``: s, ``rows`` x ``cols``: the array (PEs),
+    - ``fold``: the fold convention, an index into :data:`nos.sim.hardware.FOLDS`.
 
     With row folds ``RF = ceil(n1d / rows)`` and column folds ``CF = ceil(out_len / cols)``,
-    a column fold using ``cu`` columns costs ``(cu - 1) * s + K`` cycles, whatever the
-    number of rows used; the columns used sum to ``out_len`` over a row fold, so::
+    a column fold costs ``(span - 1) * s + K`` cycles, whatever the number of rows used,
+    where ``span`` is the columns it uses (``used``) or all ``cols`` (``padded``). Over a
+    row fold the spans sum to ``col_span = out_len`` (``used``) or ``CF * cols`` (``padded``)::
 
-        per_row_fold  = CF * K + s * (out_len - CF)        (cycles)
-        cycles        = RF * per_row_fold - 1
-        ifmap_reads   = n1d * per_row_fold                 (words streamed into used rows)
-        filter_reads  = n1d * CF * K                       (each used row reads its K taps
-                                                            per fold; rows do not share)
-        ofmap_writes  = n1d * out_len                      (each output written once)
+        cycles        = RF * (CF * K + s * (col_span - CF)) - 1
+        ifmap_reads   = n1d * (CF * K + s * (out_len - CF))   (words streamed into used rows)
+        filter_reads  = n1d * CF * K          (each used row reads its K taps per fold;
+                                               rows do not share)
+        ofmap_writes  = n1d * out_len         (each output written once)
+
+    The SRAM counts are the same under both conventions: the padding a ``padded`` fold
+    streams ahead of its segment is not read from SRAM.
 
     Returns:
         ``{"cycles", "ifmap_reads", "filter_reads", "ofmap_writes"}``: int64 arrays of the
@@ -78,9 +87,10 @@ def rowbroadcast(n1d: ArrayLike, in_len: ArrayLike, out_len: ArrayLike, kernel: 
 
     Raises:
         ValueError: naming the argument, for non-integer or non-positive values, shapes that
-            do not broadcast, ``kernel > in_len`` or an ``out_len`` that is not the conv's.
+            do not broadcast, ``kernel > in_len``, an ``out_len`` that is not the conv's or a
+            ``fold`` that is not an index into FOLDS.
     """
-    args = _as_int_arrays(dict(zip(_ARGUMENTS, (n1d, in_len, out_len, kernel, stride, rows, cols))))
+    args = _as_int_arrays(dict(zip(_ARGUMENTS, (n1d, in_len, out_len, kernel, stride, rows, cols, fold))))
     for name in ("n1d", "kernel", "stride", "rows", "cols"):
         _require(args[name] >= 1, name, "must be >= 1", args[name])
     n1d, in_len, out_len = args["n1d"], args["in_len"], args["out_len"]
@@ -88,13 +98,23 @@ def rowbroadcast(n1d: ArrayLike, in_len: ArrayLike, out_len: ArrayLike, kernel: 
     _require(in_len >= kernel, "in_len", "must be >= kernel", in_len)
     conv_out_len = (in_len - kernel) // stride + 1
     _require(out_len == conv_out_len, "out_len", "must equal (in_len - kernel) // stride + 1", out_len, conv_out_len)
+    fold = args["fold"]
+    _require((fold >= 0) & (fold < len(FOLDS)), "fold", f"must index FOLDS {FOLDS}", fold)
+    return rowbroadcast_counts(n1d, out_len, kernel, stride, rows, cols, fold)
 
+
+def rowbroadcast_counts(n1d: np.ndarray, out_len: np.ndarray, kernel: np.ndarray, stride: np.ndarray,
+                        rows: np.ndarray, cols: np.ndarray, fold: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`rowbroadcast` without its checks, for callers whose int64 arguments are valid by
+    construction (``simulate``'s layer tables); same arguments (``in_len`` is not needed) and
+    results."""
     row_folds = -(-n1d // rows)
     col_folds = -(-out_len // cols)
-    per_row_fold = col_folds * kernel + stride * (out_len - col_folds)
+    col_span = np.where(fold == FOLDS.index("used"), out_len, col_folds * cols)
+    streamed = col_folds * kernel + stride * (out_len - col_folds)
     counts = {
-        "cycles": row_folds * per_row_fold - 1,
-        "ifmap_reads": n1d * per_row_fold,
+        "cycles": row_folds * (col_folds * kernel + stride * (col_span - col_folds)) - 1,
+        "ifmap_reads": n1d * streamed,
         "filter_reads": n1d * col_folds * kernel,
         "ofmap_writes": n1d * out_len,
     }

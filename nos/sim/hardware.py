@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 DATAFLOWS = ("os", "ws", "is")
+FOLDS = ("padded", "used")
+"""Fold conventions (``docs/simulator.md``, Fold conventions): ``padded`` charges every fold the
+whole array, as SCALE-Sim v3 does (its operand matrices are padded to the array); ``used``
+ends a fold at its last used PE."""
 
 
 def _fail(name: str, problem: str) -> None:
@@ -29,6 +33,9 @@ class Hardware:
     Attributes:
         rows, cols: array size in processing elements (any positive ints, non-square allowed).
         dataflow: GEMM dataflow, one of :data:`DATAFLOWS` (output / weight / input stationary).
+        fold: fold convention, one of :data:`FOLDS`, applied alike to GEMM and FuSe layers:
+            ``padded`` (a partial fold costs the whole array: SCALE-Sim v3 exactly) or ``used``
+            (a fold ends at its last used PE; the default, see ``docs/simulator.md``).
         fuse: the array has the FuSe row-broadcast bus, so 1xK and Kx1 depthwise layers run
             as independent 1-D convolutions, one per array row (ST-OS); KxK depthwise layers
             always use the conventional mapping.
@@ -44,6 +51,7 @@ class Hardware:
     rows: int = 64
     cols: int = 64
     dataflow: str = "os"
+    fold: str = "used"
     fuse: bool = True
     batch: int = 1
     clock_mhz: float = 1000.0
@@ -58,6 +66,8 @@ class Hardware:
             _check_positive_int(name, getattr(self, name))
         if self.dataflow not in DATAFLOWS:
             _fail("dataflow", f"unknown dataflow {self.dataflow!r} (allowed: {', '.join(DATAFLOWS)})")
+        if self.fold not in FOLDS:
+            _fail("fold", f"unknown fold convention {self.fold!r} (allowed: {', '.join(FOLDS)})")
         if not isinstance(self.fuse, bool):
             _fail("fuse", f"must be true or false, got {self.fuse!r}")
         _check_positive_number("clock_mhz", self.clock_mhz)

@@ -294,7 +294,9 @@ class LayerTable:
         ``in_channels`` defaults to the first Conv2d's input channels (3 without one). Only
         Conv2d (dilation 1, equal strides, zero padding) and Linear layers cost cycles;
         normalization, activations, pooling, elementwise ops and concatenation are free. Any
-        other layer with weights or matrix products raises ValueError naming every one.
+        other layer with weights or matrix products raises ValueError naming every one. A bare
+        ``nn.Conv2d`` or ``nn.Linear`` is a one-layer network (named ``conv2d`` / ``linear``);
+        a bare ``nn.Linear`` is called on one input vector (1 x ``in_features``).
         """
         from nos.sim.trace import trace_module
 

@@ -21,6 +21,22 @@ import numpy as np
 
 from nos.sim.layers import KIND
 
+PUBLISHED_SPEEDUPS = {
+    ("mobilenet_v1", "fuse_full"): "4.1", ("mobilenet_v1", "fuse_half"): "6.76",
+    ("mobilenet_v1", "fuse_full_50"): "2.3", ("mobilenet_v1", "fuse_half_50"): "2.36",
+    ("mobilenet_v2", "fuse_full"): "5.1", ("mobilenet_v2", "fuse_half"): "7.23",
+    ("mobilenet_v2", "fuse_full_50"): "2.0", ("mobilenet_v2", "fuse_half_50"): "2.1",
+    ("mnasnet_b1", "fuse_full"): "5.06", ("mnasnet_b1", "fuse_half"): "7.15",
+    ("mnasnet_b1", "fuse_full_50"): "1.88", ("mnasnet_b1", "fuse_half_50"): "1.97",
+    ("mobilenet_v3_small", "fuse_full"): "3.02", ("mobilenet_v3_small", "fuse_half"): "4.16",
+    ("mobilenet_v3_small", "fuse_full_50"): "1.6", ("mobilenet_v3_small", "fuse_half_50"): "1.68",
+    ("mobilenet_v3_large", "fuse_full"): "3.61", ("mobilenet_v3_large", "fuse_half"): "5.45",
+    ("mobilenet_v3_large", "fuse_full_50"): "1.76", ("mobilenet_v3_large", "fuse_half_50"): "1.83",
+}
+"""The published speed-ups on a 64x64 array, as printed (Selvam et al., DATE 2021, the
+speed-up table; transcribed in ``shared/reference/fuseconv.md``): cycles of the baseline on
+the conventional array / cycles of the variant on the array with the FuSe bus."""
+
 
 def paper_gemm(p: np.ndarray, t: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Cycles of a P x T x M GEMM under the authors' fold formula (float64; P may be fractional)."""

@@ -58,6 +58,8 @@ def run_scalesim(table: LayerTable, hardware: Hardware) -> dict[str, np.ndarray]
     gives the same E and F as PyTorch's floor rule. A grouped layer is run as one group (C/groups channels, M/groups filters) and its numbers
     multiplied by ``groups``, which SCALE-Sim's own depthwise expansion does identically
     (``shared/reference/scalesim.md``). Layers must have batch 1 and ``hardware.batch`` 1.
+    SCALE-Sim charges folds by the ``padded`` convention whatever ``hardware.fold`` says:
+    compare with ``simulate`` under ``fold="padded"``.
 
     Returns:
         ``{"cycles", "ifmap_reads", "filter_reads", "ofmap_writes"}``, int64 arrays in

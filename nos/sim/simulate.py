@@ -8,6 +8,7 @@ only for the cycle model.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from functools import cached_property
 from typing import Any, Sequence
 
@@ -15,34 +16,44 @@ import numpy as np
 from torch import nn
 
 from nos.arch import Arch
-from nos.sim.fuse import rowbroadcast
+from nos.sim.fuse import rowbroadcast_counts
 from nos.sim.gemm import Refetch, SramAccesses, refetch, scalesim_cycles, scalesim_sram
-from nos.sim.hardware import DATAFLOWS, Hardware
+from nos.sim.hardware import DATAFLOWS, FOLDS, Hardware
 from nos.sim.layers import KINDS, LayerTable
 from nos.sim.memory import DramTraffic, dram_traffic, memory_cycles
 from nos.sim.paper import paper_cycles
 
 MODELS = ("scalesim", "paper", "paper_era")
 """Cycle models: ``scalesim`` (SCALE-Sim v3 GEMM dataflows + FuSe row broadcast from
-:mod:`nos.sim.fuse`), ``paper`` (the authors' released formulas, floor output sizes) and
-``paper_era`` (the formulas that produced the published table, see :mod:`nos.sim.paper`)."""
+:mod:`nos.sim.fuse`, both under ``Hardware.fold``), ``paper`` (the authors' released
+formulas, floor output sizes) and ``paper_era`` (the formulas that produced the published
+table, see :mod:`nos.sim.paper`); the paper models ignore ``dataflow`` and ``fold``."""
 
 
 class _HardwareColumns:
-    """Hardware fields as (configs, 1) arrays."""
+    """Hardware fields as (configs, 1) read-only arrays (shared: see :func:`_hardware_columns`)."""
 
     def __init__(self, configs: Sequence[Hardware]):
         def col(values, dtype=np.int64):
-            return np.array(values, dtype=dtype).reshape(-1, 1)
+            column = np.array(values, dtype=dtype).reshape(-1, 1)
+            column.flags.writeable = False
+            return column
 
         self.rows = col([h.rows for h in configs])
         self.cols = col([h.cols for h in configs])
         self.dataflow = col([DATAFLOWS.index(h.dataflow) for h in configs])
+        self.fold = col([FOLDS.index(h.fold) for h in configs])
         self.fuse = col([h.fuse for h in configs], bool)
         self.batch = col([h.batch for h in configs])
         self.clock_mhz = col([h.clock_mhz for h in configs], np.float64)
         self.bandwidth = col([h.dram_words_per_cycle for h in configs], np.float64)
         self.sram_words = tuple(col(words) for words in zip(*(h.sram_words() for h in configs)))
+
+
+@functools.lru_cache(maxsize=256)
+def _hardware_columns(configs: tuple[Hardware, ...]) -> _HardwareColumns:
+    """The columns of ``configs``, built once per distinct tuple of configs (Hardware is frozen)."""
+    return _HardwareColumns(configs)
 
 
 def _per_layer(counts: str, field: str, doc: str) -> property:
@@ -69,7 +80,7 @@ class SimResult:
         self.table = table
         self.hardware = tuple(hardware)
         self.model = model
-        self._hw = _HardwareColumns(self.hardware)
+        self._hw = _hardware_columns(self.hardware)
         self._one_config = one_config
         self._one_network = one_network
 
@@ -80,8 +91,9 @@ class SimResult:
 
     def _sums(self, values: np.ndarray) -> np.ndarray:
         """Per-layer ``values`` summed per network, shaped (configs, networks)."""
-        return np.add.reduceat(np.broadcast_to(values, (len(self.hardware), len(self.table))),
-                               self.table.offsets[:-1], axis=1)
+        shape = (len(self.hardware), len(self.table))
+        full = values if np.shape(values) == shape else np.broadcast_to(values, shape)
+        return np.add.reduceat(full, self.table.offsets[:-1], axis=1)
 
     def _squeeze(self, values: np.ndarray) -> Any:
         """(configs, networks) values shaped as documented for totals."""
@@ -116,15 +128,15 @@ class SimResult:
         """((config index, layer index) of the FuSe layers, their :func:`nos.sim.fuse.rowbroadcast` costs)."""
         t, hw = self.table, self._hw
         configs, layers = np.nonzero(self._fused)
-        costs = rowbroadcast(n1d=t.batch[layers] * hw.batch[configs, 0] * t.line_count[layers],
-                             in_len=t.line_in[layers], out_len=t.line_out[layers], kernel=t.line_kernel[layers],
-                             stride=t.stride[layers], rows=hw.rows[configs, 0], cols=hw.cols[configs, 0])
+        costs = rowbroadcast_counts(n1d=t.batch[layers] * hw.batch[configs, 0] * t.line_count[layers],
+                                    out_len=t.line_out[layers], kernel=t.line_kernel[layers], stride=t.stride[layers],
+                                    rows=hw.rows[configs, 0], cols=hw.cols[configs, 0], fold=hw.fold[configs, 0])
         return (configs, layers), costs
 
     def _with_rowbroadcast(self, gemm_values: np.ndarray, name: str) -> np.ndarray:
         """Per-layer ``gemm_values`` of one group times the groups, FuSe layers replaced by
         their row-broadcast ``name`` count; shaped (configs, layers)."""
-        values = self.table.groups * np.broadcast_to(gemm_values, self._fused.shape)
+        values = np.multiply(self.table.groups, gemm_values, out=np.empty(self._fused.shape, dtype=np.int64))
         if self._fused.any():
             where, costs = self._rowbroadcast
             values[where] = costs[name]
@@ -133,14 +145,15 @@ class SimResult:
     @cached_property
     def _sram(self) -> SramAccesses:
         hw = self._hw
-        gemm = scalesim_sram(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow)
+        gemm = scalesim_sram(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold)
         return SramAccesses(*(self._with_rowbroadcast(v, name) for v, name in zip(gemm, SramAccesses._fields)))
 
     @cached_property
     def _compute_cycles(self) -> np.ndarray:
         hw = self._hw
         if self.model == "scalesim":
-            return self._with_rowbroadcast(scalesim_cycles(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow), "cycles")
+            cycles = scalesim_cycles(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold)
+            return self._with_rowbroadcast(cycles, "cycles")
         cycles = paper_cycles(self.table, hw.batch, hw.rows, hw.cols, hw.fuse, self.model == "paper_era")
         return np.ceil(cycles).astype(np.int64)
 
@@ -176,17 +189,31 @@ class SimResult:
         """Multiply-accumulates per layer, hardware batch included."""
         return self._layers(self._macs)
 
+    @cached_property
+    def _stepped_cycles(self) -> np.ndarray:
+        """Cycles the array runs per layer: under ``scalesim`` the reported compute cycles plus
+        the one cycle SCALE-Sim's last-cycle index drops per GEMM (per group) or FuSe layer;
+        the paper models' cycles are counts already."""
+        if self.model != "scalesim":
+            return self._compute_cycles
+        return self._compute_cycles + np.where(self._fused, 1, self.table.groups)
+
     @property
     def layer_utilization(self) -> np.ndarray:
-        """MACs / (compute cycles x rows x cols) per layer, in [0, 1]."""
+        """Busy PE-cycles / (stepped cycles x rows x cols) per layer, in [0, 1].
+
+        A MAC keeps one PE busy for one cycle, so busy PE-cycles are the layer's MACs; stepped
+        cycles are the cycles the array runs (the compute cycles plus SCALE-Sim's dropped
+        last cycle per GEMM or FuSe layer), so no layer can exceed 1."""
         area = self._hw.rows * self._hw.cols
-        return self._layers(self._macs / (np.maximum(self._compute_cycles, 1) * area))
+        return self._layers(self._macs / (self._stepped_cycles * area))
 
     @property
     def utilization(self) -> Any:
-        """MACs / (compute cycles x rows x cols) of each network."""
+        """Busy PE-cycles / (stepped cycles x rows x cols) of each network, in [0, 1] (as
+        :attr:`layer_utilization`, summed over the network's layers)."""
         area = self._hw.rows * self._hw.cols
-        return self._squeeze(self._sums(self._macs) / (self._sums(self._compute_cycles) * area))
+        return self._squeeze(self._sums(self._macs) / (self._sums(self._stepped_cycles) * area))
 
     # per-layer traffic (words); SRAM from the scalesim mapping, DRAM from nos.sim.memory
     sram_ifmap_reads = _per_layer("_sram", "ifmap_reads", "SRAM ifmap reads per layer (words).")

@@ -1,19 +1,26 @@
-"""Cycle-stepped functional reference of the two systolic-array dataflows nos models.
+"""Cycle-stepped functional reference of the systolic-array dataflows nos models.
 
 A literal register-level model that moves real numbers through a ``rows`` x ``cols`` array
 one clock cycle at a time (numpy across the PE grid, a Python loop over cycles). It is slow
 and meant for small layers in tests: its outputs must equal the convolution and its cycle
-counts must equal the closed forms (SCALE-Sim's ``os`` GEMM model; :func:`nos.sim.fuse.rowbroadcast`).
+counts must equal the closed forms (:func:`nos.sim.gemm.scalesim_cycles` for the ``os``,
+``ws`` and ``is`` GEMM dataflows; :func:`nos.sim.fuse.rowbroadcast` for the FuSe row
+broadcast), under either fold convention of :data:`nos.sim.hardware.FOLDS`.
 
-Conventions shared by both arrays (see ``docs/fuse_dataflow.md``):
+Conventions shared by every array (see ``docs/fuse_dataflow.md``):
 
 - An operand that enters an edge register in cycle ``c`` is used by that PE in cycle ``c``;
   registers pass their content one PE (one register) on per cycle.
-- Partial sums stay in the PE (output stationary); at the end of a fold they are copied to
-  a shadow register and drained while the next fold runs, so draining costs no cycles.
+- A PE does a MAC in a cycle in which all its operand registers are valid.
 - Folds do not overlap: a fold starts with empty operand registers the cycle after the
   previous one ended. ``cycles`` counts every stepped cycle; SCALE-Sim reports the index of
   the last one, ``cycles - 1`` (:attr:`SteppedRun.last_cycle`).
+- Fold conventions: ``padded`` schedules a fold over the whole array (PEs beyond the used
+  ones are fed zeros, which are not SRAM reads) and ends it when every PE of the array has
+  done its MACs; ``used`` feeds only the used PEs and ends the fold with the last MAC of the
+  last used PE. Moving results out of the array is not charged (output stationary: a
+  shadow register drains while the next fold runs; ws/is: partial sums below the last
+  used row flow to the edge behind the next fold's).
 - An operand register that holds nothing holds NaN, so a MAC on a missing operand poisons
   the output instead of passing silently.
 """
@@ -24,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from nos.sim.hardware import DATAFLOWS, FOLDS
 
 
 @dataclass(frozen=True)
@@ -57,28 +66,31 @@ def _folds(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 def _run_folds(spatial_rows: int, spatial_cols: int, rows: int, cols: int,
-               step_fold: Callable[[int, int, int, int], tuple[np.ndarray, int, int, int]],
-               ) -> tuple[np.ndarray, int, int, int]:
-    """Step every fold of a (spatial_rows x spatial_cols) output grid, back to back.
+               step_fold: Callable[[int, int, int, int], tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """Step every fold of a (spatial_rows x spatial_cols) mapping, back to back.
 
-    ``step_fold(r0, r1, c0, c1)`` steps the fold of grid rows ``r0:r1`` and columns ``c0:c1``
-    and returns its (r1 - r0, c1 - c0) outputs, cycles, ifmap reads and filter reads; the
-    column folds of a row fold run consecutively. Returns the grid and the summed counts.
+    ``step_fold(r0, r1, c0, c1)`` steps the fold of spatial rows ``r0:r1`` and columns
+    ``c0:c1``, stores its outputs, and returns its cycles, ifmap reads, filter reads and
+    ofmap writes; the column folds of a row fold run consecutively. Returns the sums.
     """
-    grid = np.empty((spatial_rows, spatial_cols))
-    totals = np.zeros(3, dtype=np.int64)
+    totals = np.zeros(4, dtype=np.int64)
     for r0, r1 in _folds(spatial_rows, rows):
         for c0, c1 in _folds(spatial_cols, cols):
-            grid[r0:r1, c0:c1], *counts = step_fold(r0, r1, c0, c1)
-            totals += counts
-    cycles, ifmap_reads, filter_reads = (int(total) for total in totals)
-    return grid, cycles, ifmap_reads, filter_reads
+            totals += step_fold(r0, r1, c0, c1)
+    cycles, ifmap_reads, filter_reads, ofmap_writes = (int(total) for total in totals)
+    return cycles, ifmap_reads, filter_reads, ofmap_writes
 
 
 def _check_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"stepped.{name}: must be a positive integer, got {value!r}")
     return int(value)
+
+
+def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"stepped.{name}: unknown {name} {value!r} (allowed: {', '.join(allowed)})")
+    return str(value)
 
 
 def _padded(x: np.ndarray, padding: int | tuple[int, int]) -> np.ndarray:
@@ -100,34 +112,43 @@ def _shift_in(registers: np.ndarray, edge: np.ndarray, axis: int) -> np.ndarray:
     return np.concatenate([edge, kept], axis=axis)
 
 
-def _step_os_fold(a: np.ndarray, b: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, int, int, int]:
+def _edge_stream(matrix: np.ndarray, cycle: int, fed: int) -> tuple[np.ndarray, np.ndarray]:
+    """What enters each array row (a (rows, T) ``matrix``) in ``cycle``, skewed by the row
+    index: row ``i`` gets ``matrix[i, cycle - i]``; only the first ``fed`` rows are fed.
+    Returns the values (NaN where nothing enters) and where something entered."""
+    index = np.arange(len(matrix))
+    k = cycle - index
+    valid = (k >= 0) & (k < matrix.shape[1]) & (index < fed)
+    return np.where(valid, matrix[index, np.clip(k, 0, matrix.shape[1] - 1)], np.nan), valid
+
+
+def _step_os_fold(a: np.ndarray, b: np.ndarray, rows: int, cols: int,
+                  padded: bool) -> tuple[np.ndarray, int, int, int]:
     """Step one output-stationary fold: ``a`` (ru, T) times ``b`` (T, cu) on the array.
 
     Row ``i`` of ``a`` enters the left edge of array row ``i`` skewed by ``i`` cycles
     (element ``k`` in cycle ``k + i``) and moves right; column ``j`` of ``b`` enters the top
-    of array column ``j`` skewed by ``j`` and moves down; a PE does a MAC in every cycle in
-    which both its operand registers are valid. As SCALE-Sim, a fold is scheduled over the
-    whole array: rows and columns beyond ``ru``/``cu`` are fed zeros (not SRAM reads), and
-    the fold ends when every PE has done its ``T`` MACs. Returns the (ru, cu) partial sums,
-    the fold's cycles, and its ifmap and filter SRAM reads (words).
+    of array column ``j`` skewed by ``j`` and moves down; PE ``(i, j)`` accumulates its
+    output in place. ``padded``: rows and columns beyond ``ru``/``cu`` are fed zeros and the
+    fold ends when every PE of the array has done its ``T`` MACs (SCALE-Sim); otherwise only
+    the used PEs are fed and the fold ends when they have. Returns the (ru, cu) outputs, the
+    fold's cycles, and its ifmap and filter SRAM reads (words).
     """
     used_rows, depth = a.shape
     used_cols = b.shape[1]
+    fed_rows, fed_cols = (rows, cols) if padded else (used_rows, used_cols)
     left = np.zeros((rows, depth))
     left[:used_rows] = a
-    top = np.zeros((depth, cols))
-    top[:, :used_cols] = b
+    top = np.zeros((cols, depth))
+    top[:used_cols] = b.T
     a_reg, b_reg = np.full((rows, cols), np.nan), np.full((rows, cols), np.nan)
     a_valid, b_valid = np.zeros((rows, cols), dtype=bool), np.zeros((rows, cols), dtype=bool)
     acc = np.zeros((rows, cols))
     macs = np.zeros((rows, cols), dtype=np.int64)
-    row_index, col_index = np.arange(rows), np.arange(cols)
     cycle = ifmap_reads = filter_reads = 0
-    while macs.min() < depth:
-        k_left, k_top = cycle - row_index, cycle - col_index
-        on_left, on_top = (k_left >= 0) & (k_left < depth), (k_top >= 0) & (k_top < depth)
-        a_edge = np.where(on_left, left[row_index, np.clip(k_left, 0, depth - 1)], np.nan)
-        b_edge = np.where(on_top, top[np.clip(k_top, 0, depth - 1), col_index], np.nan)
+    while macs[:fed_rows, :fed_cols].min() < depth:
+        a_edge, on_left = _edge_stream(left, cycle, fed_rows)
+        b_edge, on_top = _edge_stream(top, cycle, fed_cols)
         a_reg, a_valid = _shift_in(a_reg, a_edge, axis=1), _shift_in(a_valid, on_left, axis=1)
         b_reg, b_valid = _shift_in(b_reg, b_edge, axis=0), _shift_in(b_valid, on_top, axis=0)
         fire = a_valid & b_valid
@@ -139,19 +160,75 @@ def _step_os_fold(a: np.ndarray, b: np.ndarray, rows: int, cols: int) -> tuple[n
     return acc[:used_rows, :used_cols], cycle, ifmap_reads, filter_reads
 
 
-def step_os_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tuple[int, int],
-                 rows: int, cols: int) -> SteppedRun:
-    """Step a dense conv (groups 1) through an output-stationary array, GEMM-mapped.
+def _step_stationary_fold(held: np.ndarray, streamed: np.ndarray, rows: int, cols: int,
+                          padded: bool) -> tuple[np.ndarray, int, int, int, int]:
+    """Step one weight- or input-stationary fold: PE ``(i, j)`` holds ``held[i, j]`` (ru, cu)
+    while ``streamed`` (T, ru) flows through; returns the (T, cu) partial sums
+    ``streamed @ held``.
 
-    The conv is lowered as in SCALE-Sim's ``os`` dataflow: ifmap operand matrix (P x T) with
-    P = N*E*F output pixels on the array rows and T = C*R*S window elements in time, filter
-    matrix (T x M) with the M filters on the array columns; folds walk the filters fastest.
+    Load: the held operand enters the top of the array one row per cycle, the bottom row's
+    first, and moves down one PE per cycle, so it is in place after as many cycles as rows
+    are loaded. Stream: ``streamed[t, i]`` enters the left edge of array row ``i`` in cycle
+    ``t + i`` after the load and moves right; partial sums move down one PE per cycle, each
+    PE adding its product to the sum arriving from above (0 in row 0); the sum of ``t`` for
+    column ``j`` leaves the last scheduled row. ``padded``: all ``rows`` x ``cols`` PEs are
+    loaded and fed (zeros beyond ``ru``/``cu``) and the sums leave the bottom row;
+    otherwise only the used PEs are, and the sums leave row ``ru - 1``. The fold ends with
+    the last MAC of the last scheduled PE. Returns the partial sums, the fold's cycles, the
+    held and streamed words read from SRAM and the partial sums written.
+    """
+    used_rows, used_cols = held.shape
+    depth = streamed.shape[0]
+    fed_rows, fed_cols = (rows, cols) if padded else (used_rows, used_cols)
+    padded_held = np.zeros((rows, cols))
+    padded_held[:used_rows, :used_cols] = held
+    col_fed = np.arange(cols) < fed_cols
+    weights, weight_valid = np.full((rows, cols), np.nan), np.zeros((rows, cols), dtype=bool)
+    for row in range(fed_rows - 1, -1, -1):  # one cycle per loaded row, the bottom one first
+        weights = _shift_in(weights, np.where(col_fed, padded_held[row], np.nan), axis=0)
+        weight_valid = _shift_in(weight_valid, col_fed, axis=0)
+    held_reads = held.size
+    left = np.zeros((rows, depth))
+    left[:used_rows] = streamed.T
+    a_reg, a_valid = np.full((rows, cols), np.nan), np.zeros((rows, cols), dtype=bool)
+    sums = np.full((rows, cols), np.nan)
+    macs = np.zeros((rows, cols), dtype=np.int64)
+    out = np.full((depth, used_cols), np.nan)
+    exit_row, exit_cols = fed_rows - 1, np.arange(used_cols)
+    cycle = streamed_reads = writes = 0
+    while macs[:fed_rows, :fed_cols].min() < depth:
+        a_edge, on_left = _edge_stream(left, cycle, fed_rows)
+        a_reg, a_valid = _shift_in(a_reg, a_edge, axis=1), _shift_in(a_valid, on_left, axis=1)
+        fire = a_valid & weight_valid
+        above = _shift_in(sums, np.zeros(cols), axis=0)  # each PE's sum from the PE above, last cycle
+        sums = np.where(fire, above + a_reg * weights, np.nan)
+        macs += fire
+        leaving = fire[exit_row, :used_cols]
+        out[cycle - exit_row - exit_cols[leaving], exit_cols[leaving]] = sums[exit_row, :used_cols][leaving]
+        writes += np.count_nonzero(leaving)
+        streamed_reads += np.count_nonzero(on_left[:used_rows])
+        cycle += 1
+    return out, fed_rows + cycle, held_reads, streamed_reads, writes
+
+
+def step_gemm_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tuple[int, int],
+                   rows: int, cols: int, *, dataflow: str, fold: str) -> SteppedRun:
+    """Step a dense conv (groups 1), GEMM-mapped, through an ``os``, ``ws`` or ``is`` array.
+
+    The conv is lowered as in SCALE-Sim: an ifmap operand matrix (P x K) with P = N*E*F
+    output pixels and K = C*R*S window elements, and a filter matrix (K x M). ``os`` maps
+    P x M on the array and streams K; ``ws`` holds K x M filter tiles and streams the P
+    pixels; ``is`` holds K x P ifmap tiles and streams the M filters. Folds walk the
+    spatial columns fastest; ws/is write every row fold's partial sums (the ofmap SRAM
+    accumulates them).
 
     Args:
         x: input (N, C, H, W); w: filters (M, C, R, S); stride: both dimensions;
-        padding: zeros per side, an int or (pad_h, pad_w); rows, cols: array size (PEs).
+        padding: zeros per side, an int or (pad_h, pad_w); rows, cols: array size (PEs);
+        dataflow: one of :data:`nos.sim.hardware.DATAFLOWS`; fold: one of :data:`nos.sim.hardware.FOLDS`.
     """
     stride, rows, cols = (_check_int(n, v) for n, v in (("stride", stride), ("rows", rows), ("cols", cols)))
+    dataflow, padded = _check_choice("dataflow", dataflow, DATAFLOWS), _check_choice("fold", fold, FOLDS) == "padded"
     xp = _padded(x, padding)
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 4 or w.shape[1] != xp.shape[1]:
@@ -163,29 +240,52 @@ def step_os_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tuple
     batch, _, out_h, out_w = windows.shape[:4]
     ifmap = windows.transpose(0, 2, 3, 1, 4, 5).reshape(batch * out_h * out_w, channels * kh * kw)
     weights = w.reshape(filters, -1).T
-    out, *counts = _run_folds(
-        ifmap.shape[0], filters, rows, cols,
-        lambda r0, r1, c0, c1: _step_os_fold(ifmap[r0:r1], weights[:, c0:c1], rows, cols))
-    output = out.reshape(batch, out_h, out_w, filters).transpose(0, 3, 1, 2)
-    return SteppedRun(output, *counts, ofmap_writes=out.size)
+    pixels, depth = ifmap.shape
+    out = np.zeros((pixels, filters))
+
+    def step_os(r0: int, r1: int, c0: int, c1: int) -> tuple[int, int, int, int]:
+        out[r0:r1, c0:c1], *counts = _step_os_fold(ifmap[r0:r1], weights[:, c0:c1], rows, cols, padded)
+        return (*counts, (r1 - r0) * (c1 - c0))
+
+    def step_ws(r0: int, r1: int, c0: int, c1: int) -> tuple[int, int, int, int]:
+        sums, cycles, filter_reads, ifmap_reads, writes = _step_stationary_fold(
+            weights[r0:r1, c0:c1], ifmap[:, r0:r1], rows, cols, padded)
+        out[:, c0:c1] += sums
+        return cycles, ifmap_reads, filter_reads, writes
+
+    def step_is(r0: int, r1: int, c0: int, c1: int) -> tuple[int, int, int, int]:
+        sums, cycles, ifmap_reads, filter_reads, writes = _step_stationary_fold(
+            ifmap[c0:c1, r0:r1].T, weights[r0:r1].T, rows, cols, padded)
+        out[c0:c1] += sums.T
+        return cycles, ifmap_reads, filter_reads, writes
+
+    mapping = {"os": (pixels, filters, step_os), "ws": (depth, filters, step_ws), "is": (depth, pixels, step_is)}
+    counts = _run_folds(*mapping[dataflow][:2], rows, cols, mapping[dataflow][2])
+    return SteppedRun(out.reshape(batch, out_h, out_w, filters).transpose(0, 3, 1, 2), *counts)
 
 
 def _step_fuse_fold(segments: np.ndarray, taps: np.ndarray, used_cols: int, stride: int,
-                    rows: int, cols: int) -> tuple[np.ndarray, int, int, int]:
+                    rows: int, cols: int, padded: bool) -> tuple[np.ndarray, int, int, int]:
     """Step one row-broadcast fold: row ``i`` convolves ``segments[i]`` with ``taps[i]``.
 
     Each array row owns a shift chain of ``stride`` registers per PE (``cols * stride`` in
-    all); its input segment enters the chain's left end one element per cycle, and PE ``q``
-    reads the chain register ``q * stride``. A start token travels with the segment's first
-    element; when it reaches the register of the farthest used PE (``used_cols - 1``), the
-    row's bus broadcasts tap 0 (read from the filter SRAM), then one tap per cycle. PE ``q``
-    then holds input ``(used_cols - 1 - q) * stride + t`` at tap ``t``, so it accumulates
-    output ``used_cols - 1 - q``. Rows beyond ``ru = len(segments)`` get no input and stay
-    idle. The fold ends with the last tap of the used rows. Returns the (ru, used_cols)
-    outputs in output order, the fold's cycles, and its ifmap and filter SRAM reads (words).
+    all); its input enters the chain's left end one element per cycle, and PE ``q`` reads
+    the chain register ``q * stride``. A start token travels with the first element; when it
+    reaches the register of the farthest scheduled PE, the row's bus broadcasts tap 0 (read
+    from the filter SRAM), then one tap per cycle. ``used``: the farthest used PE,
+    ``used_cols - 1``, and the input is the segment. ``padded``: the array's farthest PE,
+    ``cols - 1``, and the segment is preceded by ``(cols - used_cols) * stride`` zeros (not
+    SRAM reads), so the used PEs stay ``0 .. used_cols - 1``. Either way PE ``q`` holds
+    segment input ``(used_cols - 1 - q) * stride + t`` at tap ``t``, so it accumulates output
+    ``used_cols - 1 - q``. Rows beyond ``ru = len(segments)`` get no input and stay idle.
+    The fold ends with the last tap. Returns the (ru, used_cols) outputs in output order,
+    the fold's cycles, and its ifmap and filter SRAM reads (words).
     """
     used_rows, length = segments.shape
     kernel = taps.shape[1]
+    scheduled_cols = cols if padded else used_cols
+    lead = (scheduled_cols - used_cols) * stride
+    stream = np.concatenate([np.zeros((used_rows, lead)), segments], axis=1)
     bus_taps = np.zeros((rows, kernel))
     bus_taps[:used_rows] = taps
     chain = np.full((rows, cols * stride), np.nan)
@@ -194,20 +294,20 @@ def _step_fuse_fold(segments: np.ndarray, taps: np.ndarray, used_cols: int, stri
     acc = np.zeros((rows, cols))
     pe_register = np.arange(cols) * stride
     row_used = np.arange(rows) < used_rows
-    col_used = np.arange(cols) < used_cols
-    far = (used_cols - 1) * stride
+    col_scheduled = np.arange(cols) < scheduled_cols
+    far = (scheduled_cols - 1) * stride
     cycle = ifmap_reads = filter_reads = 0
     while np.any(tap[row_used] < kernel):
         edge = np.full(rows, np.nan)
-        if cycle < length:
-            edge[:used_rows] = segments[:, cycle]
-            ifmap_reads += used_rows
+        if cycle < stream.shape[1]:
+            edge[:used_rows] = stream[:, cycle]
+            ifmap_reads += used_rows * (cycle >= lead)
         chain = _shift_in(chain, edge, axis=1)
         token = _shift_in(token, row_used & (cycle == 0), axis=1)
         tap = np.where((tap < 0) & token[:, far], 0, tap)
         broadcasting = (tap >= 0) & (tap < kernel)
         bus = np.where(broadcasting, bus_taps[np.arange(rows), np.clip(tap, 0, kernel - 1)], 0.0)
-        fire = broadcasting[:, None] & col_used[None, :]
+        fire = broadcasting[:, None] & col_scheduled[None, :]
         acc += np.where(fire, chain[:, pe_register] * bus[:, None], 0.0)
         filter_reads += np.count_nonzero(broadcasting)
         tap += broadcasting
@@ -216,7 +316,7 @@ def _step_fuse_fold(segments: np.ndarray, taps: np.ndarray, used_cols: int, stri
 
 
 def step_fuse_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tuple[int, int],
-                   rows: int, cols: int) -> SteppedRun:
+                   rows: int, cols: int, *, fold: str) -> SteppedRun:
     """Step a 1xK or Kx1 depthwise conv through the FuSe row-broadcast array.
 
     A 1xK conv is N*C*E independent 1-D convs (one per batch image, channel and output row
@@ -227,9 +327,10 @@ def step_fuse_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tup
     Args:
         x: input (N, C, H, W); w: depthwise filters (C, 1, 1, K) or (C, 1, K, 1);
         stride: both dimensions; padding: zeros per side, an int or (pad_h, pad_w);
-        rows, cols: array size (PEs).
+        rows, cols: array size (PEs); fold: one of :data:`nos.sim.hardware.FOLDS`.
     """
     stride, rows, cols = (_check_int(n, v) for n, v in (("stride", stride), ("rows", rows), ("cols", cols)))
+    padded = _check_choice("fold", fold, FOLDS) == "padded"
     xp = _padded(x, padding)
     w = np.asarray(w, dtype=np.float64)
     channels = xp.shape[1]
@@ -247,11 +348,15 @@ def step_fuse_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tup
     out_len = (in_len - kernel) // stride + 1
     signals = lines.reshape(-1, in_len)
     line_taps = np.broadcast_to(w[None, :, :, 0, :], (batch, channels, out_rows, kernel)).reshape(-1, kernel)
-    out, *counts = _run_folds(
-        signals.shape[0], out_len, rows, cols,
-        lambda r0, r1, c0, c1: _step_fuse_fold(signals[r0:r1, c0 * stride:(c1 - 1) * stride + kernel],
-                                               line_taps[r0:r1], c1 - c0, stride, rows, cols))
+    out = np.empty((len(signals), out_len))
+
+    def step(r0: int, r1: int, c0: int, c1: int) -> tuple[int, int, int, int]:
+        out[r0:r1, c0:c1], *counts = _step_fuse_fold(signals[r0:r1, c0 * stride:(c1 - 1) * stride + kernel],
+                                                     line_taps[r0:r1], c1 - c0, stride, rows, cols, padded)
+        return (*counts, (r1 - r0) * (c1 - c0))
+
+    counts = _run_folds(len(signals), out_len, rows, cols, step)
     output = out.reshape(batch, channels, out_rows, out_len)
     if column_conv:
         output = output.transpose(0, 1, 3, 2)
-    return SteppedRun(output, *counts, ofmap_writes=out.size)
+    return SteppedRun(output, *counts)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 import operator
+from collections import OrderedDict
+
 import networkx as nx
 import torch
 from torch import nn
@@ -49,6 +51,14 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None
         raise ValueError(f"input_size: must be a positive integer, got {input_size!r}")
     if in_channels is None:
         in_channels = next((m.in_channels for m in module.modules() if isinstance(m, nn.Conv2d)), 3)
+    example = torch.zeros(1, in_channels, input_size, input_size)
+    if torch.fx.Tracer().is_leaf_module(module, ""):
+        # torch.fx traces *into* a root module, so a bare library layer (nn.Conv2d, nn.Linear)
+        # would appear as its functional call; as the one child of a Sequential it is a layer,
+        # named after its class. A bare nn.Linear gets one input vector.
+        if isinstance(module, nn.Linear):
+            example = torch.zeros(1, module.in_features)
+        module = nn.Sequential(OrderedDict([(type(module).__name__.lower(), module)]))
     try:
         graph_module = torch.fx.symbolic_trace(module)
     except Exception as err:  # torch.fx raises many types for untraceable code
@@ -57,7 +67,7 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None
     was_training = module.training
     graph_module.eval()
     with torch.no_grad():
-        ShapeProp(graph_module).propagate(torch.zeros(1, in_channels, input_size, input_size))
+        ShapeProp(graph_module).propagate(example)
     graph_module.train(was_training)
 
     modules = dict(graph_module.named_modules())
