@@ -1,9 +1,7 @@
 """nos.sim.Hardware: defaults, validation messages, construction from a config mapping."""
 import dataclasses
-from pathlib import Path
 
 import pytest
-import yaml
 
 from nos.sim import DATAFLOWS, FOLDS, Hardware
 
@@ -57,5 +55,14 @@ def test_from_dict_builds_and_rejects_unknown_keys():
 
 
 def test_the_default_hardware_config_is_the_dataclass_default():
-    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf" / "hardware" / "default.yaml").read_text())
-    assert Hardware.from_dict(config) == Hardware()
+    import dataclasses
+
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    import nos.cli.search  # noqa: F401  (registers the schemas)
+
+    with initialize_config_module("nos.conf", version_base="1.3"):
+        for name in ("default", "conventional"):
+            hardware = OmegaConf.to_object(compose("search", overrides=[f"hardware={name}"])).hardware
+            assert Hardware.from_dict(dataclasses.asdict(hardware)) == Hardware(fuse=name == "default")

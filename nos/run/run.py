@@ -123,7 +123,7 @@ class Run:
 
     def _hardware_label(self) -> str:
         h = self.hardware
-        return f"{h.rows}x{h.cols} {h.dataflow}{' + FuSe' if h.fuse else ''}"
+        return f"{h.rows}x{h.cols} {h.dataflow}{' + FuSe' if h.fuse else ''}, {h.fold} folds"
 
     # ------------------------------------------------------------------ opening
     def open(self) -> Run:
