@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DATAFLOWS = ("os", "ws", "is")
+MEMORY_MODELS = ("scalesim", "ideal")
 
 
 def _fail(name: str, problem: str) -> None:
@@ -39,6 +40,9 @@ class Hardware:
         word_bytes: bytes per data word (1 = int8 operands), converts SRAM KiB to words.
         dram_words_per_cycle: DRAM bandwidth in words per cycle, for the bandwidth-bound
             (roofline) latency of :mod:`nos.sim.memory`.
+        memory: DRAM traffic model, one of :data:`MEMORY_MODELS`: ``scalesim`` (SCALE-Sim
+            v3's buffers, equal to its access report) or ``ideal`` (operands resident when
+            they fit, partial sums kept on chip, no padding fetched); see :mod:`nos.sim.memory`.
     """
 
     rows: int = 64
@@ -52,12 +56,15 @@ class Hardware:
     ofmap_sram_kb: int = 2048
     word_bytes: int = 1
     dram_words_per_cycle: float = 10.0
+    memory: str = "scalesim"
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols", "batch", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "word_bytes"):
             _check_positive_int(name, getattr(self, name))
         if self.dataflow not in DATAFLOWS:
             _fail("dataflow", f"unknown dataflow {self.dataflow!r} (allowed: {', '.join(DATAFLOWS)})")
+        if self.memory not in MEMORY_MODELS:
+            _fail("memory", f"unknown memory model {self.memory!r} (allowed: {', '.join(MEMORY_MODELS)})")
         if not isinstance(self.fuse, bool):
             _fail("fuse", f"must be true or false, got {self.fuse!r}")
         _check_positive_number("clock_mhz", self.clock_mhz)

@@ -16,10 +16,10 @@ from torch import nn
 
 from nos.arch import Arch
 from nos.sim.fuse import rowbroadcast
-from nos.sim.gemm import Refetch, SramAccesses, refetch, scalesim_cycles, scalesim_sram
-from nos.sim.hardware import DATAFLOWS, Hardware
+from nos.sim.gemm import SramAccesses, scalesim_cycles, scalesim_sram
+from nos.sim.hardware import DATAFLOWS, MEMORY_MODELS, Hardware
 from nos.sim.layers import KINDS, LayerTable
-from nos.sim.memory import DramTraffic, dram_traffic, memory_cycles
+from nos.sim.memory import Config, DramTraffic, dram_traffic, memory_cycles
 from nos.sim.paper import paper_cycles
 
 MODELS = ("scalesim", "paper", "paper_era")
@@ -43,6 +43,7 @@ class _HardwareColumns:
         self.clock_mhz = col([h.clock_mhz for h in configs], np.float64)
         self.bandwidth = col([h.dram_words_per_cycle for h in configs], np.float64)
         self.sram_words = tuple(col(words) for words in zip(*(h.sram_words() for h in configs)))
+        self.memory = col([MEMORY_MODELS.index(h.memory) for h in configs])
 
 
 def _per_layer(counts: str, field: str, doc: str) -> property:
@@ -107,11 +108,6 @@ class SimResult:
         return (self.table.line_kernel > 0) & self._hw.fuse
 
     @cached_property
-    def _passes(self) -> Refetch:
-        hw = self._hw
-        return refetch(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow)
-
-    @cached_property
     def _rowbroadcast(self) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
         """((config index, layer index) of the FuSe layers, their :func:`nos.sim.fuse.rowbroadcast` costs)."""
         t, hw = self.table, self._hw
@@ -146,7 +142,9 @@ class SimResult:
 
     @cached_property
     def _dram(self) -> DramTraffic:
-        return dram_traffic(self.table, self._hw.batch, self._passes, self._fused, self._hw.sram_words)
+        hw = self._hw
+        return dram_traffic(self.table, Config(hw.rows, hw.cols, hw.dataflow, hw.batch, hw.sram_words, hw.memory),
+                            self._fused)
 
     @cached_property
     def _memory_cycles(self) -> np.ndarray:
@@ -195,6 +193,8 @@ class SimResult:
     dram_ifmap_reads = _per_layer("_dram", "ifmap_reads", "DRAM ifmap reads per layer (words).")
     dram_filter_reads = _per_layer("_dram", "filter_reads", "DRAM filter reads per layer (words).")
     dram_ofmap_writes = _per_layer("_dram", "ofmap_writes", "DRAM ofmap writes per layer (words).")
+    dram_ofmap_reads = _per_layer("_dram", "ofmap_reads",
+                                  "DRAM partial-sum reads per layer (words; ``ideal`` memory spills only).")
 
     @property
     def total_dram_words(self) -> Any:
@@ -256,6 +256,7 @@ class SimResult:
                    "sram_ifmap_reads": self.sram_ifmap_reads, "sram_filter_reads": self.sram_filter_reads,
                    "sram_ofmap_writes": self.sram_ofmap_writes, "dram_ifmap_reads": self.dram_ifmap_reads,
                    "dram_filter_reads": self.dram_filter_reads, "dram_ofmap_writes": self.dram_ofmap_writes,
+                   "dram_ofmap_reads": self.dram_ofmap_reads,
                    "memory_cycles": self.layer_memory_cycles}
         values = {name: column.tolist() for name, column in columns.items()}
         return [{**record, **{name: values[name][i] for name in columns}}
