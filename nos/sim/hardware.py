@@ -5,6 +5,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from nos.sim.area import area_mm2 as configs_area_mm2
+from nos.sim.tech import Tech
+
 DATAFLOWS = ("os", "ws", "is")
 MEMORY_MODELS = ("scalesim", "ideal")
 
@@ -85,3 +88,7 @@ class Hardware:
         """(ifmap, filter, ofmap) SRAM capacities in words."""
         return tuple(kb * 1024 // self.word_bytes
                      for kb in (self.ifmap_sram_kb, self.filter_sram_kb, self.ofmap_sram_kb))
+
+    def area_mm2(self, tech: Tech | None = None) -> float:
+        """Chip area in mm^2 (PE array, FuSe additions, SRAMs; :mod:`nos.sim.area`; default :class:`Tech`)."""
+        return float(configs_area_mm2([self], tech)[0])

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nos.sim.buffers import read_capacity, read_misses
-from nos.sim.gemm import IS, OS, WS, ceil_div
+from nos.sim.gemm import IS, OS, Refetch, ceil_div
 from nos.sim.hardware import DATAFLOWS, MEMORY_MODELS
 from nos.sim.layers import KIND
 from nos.sim.streams import Conv, fuse_streams, gemm_ifmap_stream
@@ -59,10 +59,17 @@ class Config(NamedTuple):
     sram_words: tuple[np.ndarray, np.ndarray, np.ndarray]  # ifmap, filter, ofmap
     memory: np.ndarray  # index into MEMORY_MODELS
 
+    def take(self, index: np.ndarray) -> Config:
+        """The configs at ``index``."""
+        return Config(self.rows[index], self.cols[index], self.dataflow[index], self.batch[index],
+                      tuple(words[index] for words in self.sram_words), self.memory[index])
 
-def _fits(words: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-    """SCALE-Sim's read buffer never empties itself while reading ``words`` distinct words."""
-    return (capacity == 0) | (words < capacity)
+
+def _capacity(words: np.ndarray) -> np.ndarray:
+    """SCALE-Sim's read-buffer capacity (:func:`nos.sim.buffers.read_capacity`), with "never
+    empties itself" (0) as the largest int64, so ``distinct < capacity`` tests for fitting."""
+    capacity = read_capacity(words)
+    return np.where(capacity > 0, capacity, np.iinfo(np.int64).max)
 
 
 def _covered(end: np.ndarray, count: np.ndarray, length: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -85,28 +92,29 @@ def write_buffer_writes(stores: np.ndarray, ofmap_words: np.ndarray, cols: np.nd
     slots of one line counted as data when the drain batch ``d = ofmap_words // 2`` is a
     multiple of two or more lines and more than ``d + 1`` words are stored."""
     drain = ofmap_words // 2
-    padded_line = (stores > drain + 1) & (drain % cols == 0) & (drain >= 2 * cols)
-    return stores + (cols - 1) * padded_line
+    whole_lines = (drain % cols == 0) & (drain >= 2 * cols)
+    if not np.any(whole_lines):
+        return stores
+    return stores + (cols - 1) * (whole_lines & (stores > drain + 1))
 
 
-def _os_filter_reads(p, k, m, rows, cols, capacity) -> np.ndarray:
-    """SCALE-Sim's filter DRAM reads in ``os``: filter fold ``i`` (``K x cols`` words, the
-    last one ``K x (M mod cols)``) is streamed ``ceil(P / rows)`` times in a row. A fold of
-    ``b >= capacity`` words misses on every read; a smaller one is fetched once, plus once
-    more for the part read before the buffer emptied itself in its first pass (every
-    ``ceil(capacity / b) - 1`` folds, when ``capacity - m b`` words of it)."""
-    repeats = ceil_div(p, rows)
-    cap = np.maximum(capacity, 1)
+def _os_filter_reads(repeats, k, m, cols, capacity) -> np.ndarray:
+    """SCALE-Sim's filter DRAM reads in ``os`` when the filters do not fit and each filter fold
+    (``K x cols`` words, the last one ``K x (M mod cols)``) is streamed ``repeats > 1`` times
+    in a row: a fold of ``b >= capacity`` words misses on every read; a smaller one is fetched
+    once, plus once more for the part read before the buffer emptied itself in its first
+    pass (every ``ceil(capacity / b) - 1`` folds, ``capacity - (that many) b`` words)."""
     block, full = k * cols, m // cols
     last = k * (m % cols)
-    big = block >= cap
-    fill = np.maximum(ceil_div(cap, block) - 1, 1)  # folds per refill of a small fold
+    big = block >= capacity
+    fill = np.maximum(ceil_div(capacity, block) - 1, 1)  # folds per refill of a small fold
     full_reads = np.where(big, full * repeats * block,
-                          full * block + np.where(full > 0, (full - 1) // fill, 0) * (cap - fill * block))
-    held = np.where(big, (full * repeats * block) % cap, np.where(full > 0, ((full - 1) % fill + 1) * block, 0))
-    last_reads = np.select([last == 0, last >= cap, held + last < cap], [0, repeats * last, last],
-                           last + cap - held)
-    return np.where((repeats == 1) | _fits(k * m, capacity), k * m, full_reads + last_reads)
+                          full * block + np.where(full > 0, (full - 1) // fill, 0) * (capacity - fill * block))
+    held = np.where(big, (full * repeats * block) % capacity,
+                    np.where(full > 0, ((full - 1) % fill + 1) * block, 0))
+    last_reads = np.select([last == 0, last >= capacity, held + last < capacity], [0, repeats * last, last],
+                           last + capacity - held)
+    return full_reads + last_reads
 
 
 @lru_cache(maxsize=4096)
@@ -122,67 +130,85 @@ def _streamed_fuse_reads(n, h, w, c, kernel_h, kernel_w, stride, rows, cols, ifm
     return read_misses(streams.ifmap, ifmap_capacity), read_misses(streams.filter, filter_capacity)
 
 
-def _gemm(table, hw: Config) -> DramTraffic:
-    """DRAM words of every layer run as ``groups`` GEMMs, under each config's model."""
+def _scalesim(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic:
+    """SCALE-Sim's DRAM counts of every layer run as ``groups`` GEMMs (FuSe layers: :func:`_fuse`)."""
     g, s = table.groups, table.stride
-    n = table.batch * hw.batch
     e, f, r, sw = table.out_h, table.out_w, table.filter_h, table.filter_w
     c, m, k = table.channels // g, table.group_filters, table.window
-    p = n * e * f
+    n = table.batch * hw.batch
+    cap_i, cap_f = _capacity(hw.sram_words[0]), _capacity(hw.sram_words[1])
+    area = np.minimum((e - 1) * s + r, e * r) * np.minimum((f - 1) * s + sw, f * sw) * c  # words read per image
+    distinct = n * area
+    fits = distinct < cap_i
+    ifmap = np.where(fits, distinct, passes.ifmap * distinct)  # every pass of distinct words misses them all
+    overlap = ((s < r) & (e > 1)) | ((s < sw) & (f > 1))  # some word is read by two pixels
+    for i, j in zip(*np.nonzero(~fits & overlap & ~fused)):  # the count depends on the read order
+        ifmap[i, j] = _streamed_ifmap_reads(int(n[i, j]), int(table.ifmap_h[j]), int(table.ifmap_w[j]), int(r[j]),
+                                            int(sw[j]), int(c[j]), int(m[j]), int(s[j]), int(hw.rows[i, 0]),
+                                            int(hw.cols[i, 0]), int(hw.dataflow[i, 0]), int(cap_i[i, 0]))
+    words = k * m
+    spills = words >= cap_f
+    filters = np.where((hw.dataflow == IS) & spills, passes.filter * words, words)
+    refilled = (hw.dataflow == OS) & spills & (passes.filter > 1)
+    if refilled.any():
+        i, j = np.nonzero(refilled)
+        filters[i, j] = _os_filter_reads(passes.filter[i, j], k[j], m[j], hw.cols[i, 0], cap_f[i, 0])
+    writes = write_buffer_writes(passes.ofmap * (n * e * f) * m, hw.sram_words[2], hw.cols)  # ws/is: partial sums
+    traffic = DramTraffic(g * ifmap, g * filters, g * writes, np.broadcast_to(np.int64(0), ifmap.shape))
+    if fused.any():
+        _fuse(table, hw, np.nonzero(fused), traffic, scalesim=True)
+    return traffic
+
+
+def _ideal(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic:
+    """The ``ideal`` model's DRAM counts of every layer (FuSe layers: :func:`_fuse`)."""
+    g, s = table.groups, table.stride
+    e, f, r, sw = table.out_h, table.out_w, table.filter_h, table.filter_w
+    c, m, k = table.channels // g, table.group_filters, table.window
+    n = table.batch * hw.batch
     ifmap_words, filter_words, ofmap_words = hw.sram_words
-    os_, is_ = hw.dataflow == OS, hw.dataflow == IS
-    ifmap_passes = np.where(is_, 1, ceil_div(m, hw.cols))
-    filter_passes = np.select([os_, hw.dataflow == WS], [ceil_div(p, hw.rows), 1], ceil_div(p, hw.cols))
-    stores = np.where(os_, 1, ceil_div(k, hw.rows)) * p * m  # ws/is store a partial sum per window fold
-    out = np.zeros((len(MEMORY_MODELS), len(DramTraffic._fields)) + np.broadcast_shapes(p.shape, hw.rows.shape),
-                   dtype=np.int64)
-    for model in np.unique(hw.memory):
-        if model == SCALESIM:
-            cap_i, cap_f = read_capacity(ifmap_words), read_capacity(filter_words)
-            distinct = n * np.minimum((e - 1) * s + r, e * r) * np.minimum((f - 1) * s + sw, f * sw) * c
-            ifmap = np.where(_fits(distinct, cap_i), distinct, ifmap_passes * distinct)
-            overlap = ((s < r) & (e > 1)) | ((s < sw) & (f > 1))  # some word is read by two pixels
-            streamed = (hw.memory == SCALESIM) & overlap & ~_fits(distinct, cap_i)
-            filters = np.select([os_, is_ & ~_fits(k * m, cap_f)],
-                                [_os_filter_reads(p, k, m, hw.rows, hw.cols, cap_f), filter_passes * k * m], k * m)
-            writes = write_buffer_writes(stores, ofmap_words, hw.cols)
-            reads = np.zeros_like(writes)
-        else:
-            inside = (n * c * _inside(table.ifmap_h, table.pad_h, e, r, s)
-                      * _inside(table.ifmap_w, table.pad_w, f, sw, s))
-            ifmap = np.where(inside <= ifmap_words, inside, ifmap_passes * inside)
-            filters = np.where(k * m <= filter_words, k * m, filter_passes * k * m)
-            spill = ~os_ & (p * m > ofmap_words)
-            writes = np.where(spill, stores, p * m)
-            reads = np.where(spill, stores - p * m, 0)
-        out[model] = np.broadcast_arrays(ifmap, filters, writes, reads)
-    chosen = np.where(hw.memory == SCALESIM, out[SCALESIM], out[IDEAL])
-    if np.any(hw.memory == SCALESIM):
-        nb = np.broadcast_to(n, streamed.shape)
-        for i, j in zip(*np.nonzero(streamed)):
-            chosen[0, i, j] = _streamed_ifmap_reads(
-                int(nb[i, j]), int(table.ifmap_h[j]), int(table.ifmap_w[j]), int(r[j]), int(sw[j]), int(c[j]),
-                int(m[j]), int(s[j]), int(hw.rows[i, 0]), int(hw.cols[i, 0]), int(hw.dataflow[i, 0]),
-                int(cap_i[i, 0]))
-    return DramTraffic(*(g * counts for counts in chosen))
+    inside = n * c * _inside(table.ifmap_h, table.pad_h, e, r, s) * _inside(table.ifmap_w, table.pad_w, f, sw, s)
+    ifmap = np.where(inside <= ifmap_words, inside, passes.ifmap * inside)
+    filters = np.where(k * m <= filter_words, k * m, passes.filter * k * m)
+    outputs = n * e * f * m
+    spill = (passes.ofmap > 1) & (outputs > ofmap_words)  # partial sums that do not stay on chip
+    writes = np.where(spill, passes.ofmap * outputs, outputs)
+    reads = np.where(spill, (passes.ofmap - 1) * outputs, 0)
+    traffic = DramTraffic(*(g * np.broadcast_to(counts, fused.shape) for counts in (ifmap, filters, writes, reads)))
+    if fused.any():
+        _fuse(table, hw, np.nonzero(fused), traffic, scalesim=False)
+    return traffic
 
 
-def _fuse(table, hw: Config, where: tuple[np.ndarray, np.ndarray]) -> DramTraffic:
-    """DRAM words of the FuSe row-broadcast layers at ``where`` = (config index, layer index)."""
+def _fuse(table, hw: Config, where: tuple[np.ndarray, np.ndarray], traffic: DramTraffic, scalesim: bool) -> None:
+    """Write, in place into ``traffic``, the DRAM words of the FuSe row-broadcast layers at
+    ``where`` = (config index, layer index), under SCALE-Sim's buffers or the ideal model."""
     i, j = where
     n = table.batch[j] * hw.batch[i, 0]
     rows, cols = hw.rows[i, 0], hw.cols[i, 0]
     s, kernel, out_len, in_len = table.stride[j], table.line_kernel[j], table.line_out[j], table.line_in[j]
     channels, n1d = table.channels[j], n * table.line_count[j]
     ifmap_words, filter_words, ofmap_words = (words[i, 0] for words in hw.sram_words)
-    scalesim = hw.memory[i, 0] == SCALESIM
     col_folds = ceil_div(out_len, cols)
-    per_conv = np.where(s <= kernel, (out_len - 1) * s + kernel, col_folds * kernel + s * (out_len - col_folds))
     outputs = n1d * out_len
+    if scalesim:  # every input the 1-D convs stream, the taps, the outputs; hard cases streamed
+        per_conv = np.where(s <= kernel, (out_len - 1) * s + kernel, col_folds * kernel + s * (out_len - col_folds))
+        ifmap, filters = n1d * per_conv, channels * kernel
+        cap_i, cap_f = _capacity(ifmap_words), _capacity(filter_words)
+        hard = ((ifmap >= cap_i) & (s < kernel) & (col_folds > 1)) | (filters >= cap_f)
+        for q in np.flatnonzero(hard):
+            layer = j[q]
+            ifmap[q], filters[q] = _streamed_fuse_reads(
+                int(n[q]), int(table.ifmap_h[layer]), int(table.ifmap_w[layer]), int(channels[q]),
+                int(table.filter_h[layer]), int(table.filter_w[layer]), int(s[q]), int(rows[q]), int(cols[q]),
+                int(cap_i[q]), int(cap_f[q]))
+        traffic.ifmap_reads[where], traffic.filter_reads[where] = ifmap, filters
+        traffic.ofmap_writes[where] = write_buffer_writes(outputs, ofmap_words, cols)
+        return
     # ideal: the non-padding inputs of the 1-D convs that lie on non-padding lines
     row_conv = table.kind[j] == KIND["dw_1xk"]
-    across, across_pad = np.where(row_conv, table.ifmap_h[j], table.ifmap_w[j]), np.where(
-        row_conv, table.pad_h[j], table.pad_w[j])
+    across = np.where(row_conv, table.ifmap_h[j], table.ifmap_w[j])
+    across_pad = np.where(row_conv, table.pad_h[j], table.pad_w[j])
     along_pad = np.where(row_conv, table.pad_w[j], table.pad_h[j])
     lines = table.line_count[j] // channels
     last = out_len - (col_folds - 1) * cols
@@ -191,39 +217,38 @@ def _fuse(table, hw: Config, where: tuple[np.ndarray, np.ndarray]) -> DramTraffi
                         _inside(in_len, along_pad, col_folds - 1, segment, cols * s)
                         + np.clip(np.minimum(in_len - along_pad, last_start + (last - 1) * s + kernel)
                                   - np.maximum(last_start, along_pad), 0, None))
-    inside = n * channels * _inside(across, across_pad, lines, 1, s) * segments
+    traffic.ifmap_reads[where] = n * channels * _inside(across, across_pad, lines, 1, s) * segments
     row_folds = ceil_div(n1d, rows)
     period = lines // np.gcd(lines, rows)  # row folds after which a fold boundary meets a channel boundary
     tap_groups = n * channels + (row_folds - 1) - (row_folds - 1) // period
-    ifmap = np.where(scalesim, n1d * per_conv, inside)
-    filters = np.where(scalesim | (channels * kernel <= filter_words), channels * kernel, kernel * tap_groups)
-    writes = np.where(scalesim, write_buffer_writes(outputs, ofmap_words, cols), outputs)
-    cap_i, cap_f = read_capacity(ifmap_words), read_capacity(filter_words)
-    hard = scalesim & ((~_fits(n1d * per_conv, cap_i) & (s < kernel) & (col_folds > 1))
-                       | ~_fits(channels * kernel, cap_f))
-    for q in np.flatnonzero(hard):
-        layer = j[q]
-        reads = _streamed_fuse_reads(int(n[q]), int(table.ifmap_h[layer]), int(table.ifmap_w[layer]),
-                                     int(channels[q]), int(table.filter_h[layer]), int(table.filter_w[layer]),
-                                     int(s[q]), int(rows[q]), int(cols[q]), int(cap_i[q]), int(cap_f[q]))
-        ifmap[q], filters[q] = reads
-    return DramTraffic(ifmap, filters, writes, np.zeros_like(writes))
+    traffic.filter_reads[where] = np.where(channels * kernel <= filter_words, channels * kernel, kernel * tap_groups)
+    traffic.ofmap_writes[where] = outputs
+    traffic.ofmap_reads[where] = 0
 
 
-def dram_traffic(table, hw: Config, fused: np.ndarray) -> DramTraffic:
-    """DRAM words each layer of ``table`` moves on each config.
+_MODELS = {SCALESIM: _scalesim, IDEAL: _ideal}
+
+
+def dram_traffic(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic:
+    """DRAM words each layer of ``table`` moves on each config, under each config's model.
 
     Args:
         table: a :class:`nos.sim.LayerTable` (columns shaped (layers,)).
         hw: the config columns, each shaped (configs, 1).
+        passes: the dataflow's operand pass counts (:func:`nos.sim.gemm.refetch`), (configs, layers).
         fused: bool (configs, layers), true where a layer runs on the FuSe dataflow.
     """
-    traffic = _gemm(table, hw)
-    if fused.any():
-        where = np.nonzero(fused)
-        for counts, fuse_counts in zip(traffic, _fuse(table, hw, where)):
-            counts[where] = fuse_counts
-    return traffic
+    models = hw.memory[:, 0]
+    if np.all(models == models[0]):
+        return _MODELS[int(models[0])](table, hw, passes, fused)
+    out = DramTraffic(*(np.zeros(fused.shape, dtype=np.int64) for _ in DramTraffic._fields))
+    for model in np.unique(models):
+        index = np.flatnonzero(models == model)
+        part = _MODELS[int(model)](table, hw.take(index), Refetch(*(np.broadcast_to(p, fused.shape)[index]
+                                                                    for p in passes)), fused[index])
+        for counts, values in zip(out, part):
+            counts[index] = values
+    return out
 
 
 def memory_cycles(traffic: DramTraffic, words_per_cycle: np.ndarray) -> np.ndarray:
