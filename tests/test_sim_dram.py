@@ -201,9 +201,12 @@ def test_ideal_model_by_hand():
     spills = simulate(layer, Hardware(dataflow="ws", memory="ideal", ofmap_sram_kb=1))
     assert (spills.dram_ofmap_writes[0], spills.dram_ofmap_reads[0]) == (9 * 14 * 14 * 32, 8 * 14 * 14 * 32)
     assert spills.total_dram_words == sum(int(getattr(spills, n)[0]) for n in DRAM + ("dram_ofmap_reads",))
-    # an operand that does not fit is re-read once per pass: 16 KiB ifmap, 4 filter folds of 64
+    # an operand whose re-streamed part does not fit is re-read once per pass: the 16 KiB ifmap once per
+    # filter fold (256 / 64 = 4); in os one filter fold (576 x 64 words = 36 KiB) per pixel fold (196 / 64 -> 4)
     big = _layer(ifmap_h=16, ifmap_w=16, filter_h=3, filter_w=3, channels=64, num_filters=256)
     assert simulate(big, Hardware(memory="ideal", ifmap_sram_kb=8)).dram_ifmap_reads[0] == 4 * 16 * 16 * 64
+    assert simulate(big, Hardware(memory="ideal", filter_sram_kb=64)).dram_filter_reads[0] == 576 * 256
+    assert simulate(big, Hardware(memory="ideal", filter_sram_kb=32)).dram_filter_reads[0] == 4 * 576 * 256
 
 
 def test_memory_model_is_validated():

@@ -10,10 +10,12 @@ Two models, chosen per config by ``Hardware.memory`` (derivations: ``docs/simula
   filters in any case); otherwise (overlapping conv windows, FuSe halos or FuSe taps whose
   distinct words do not fit) the stream of :mod:`nos.sim.streams` is run through the
   buffer, once per distinct (layer, config) and cached.
-* ``ideal`` -- what a tiled accelerator with the same SRAMs would move: an operand whose
-  distinct, non-padding words fit its SRAM is read once, else once per pass of the
-  dataflow; ws/is partial sums stay in the ofmap SRAM when the outputs fit it, else they
-  spill (written and read back once per extra window fold).
+* ``ideal`` -- what a tiled accelerator with the same SRAMs would move: an operand is read
+  once when the part the dataflow re-streams fits its SRAM (the whole ifmap or filters; in
+  os one filter fold), else once per pass, counting only distinct, non-padding words; ws/is
+  partial sums stay in the ofmap SRAM when the outputs being accumulated fit it (ws: one
+  filter fold's, is: one pixel fold's), else they spill (written and read back once per
+  extra window fold).
 
 ``memory_cycles = ceil(total words / dram_words_per_cycle)``; a layer is bound by
 ``max(compute_cycles, memory_cycles)`` (compute and transfers fully overlapped).
@@ -169,9 +171,14 @@ def _ideal(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic
     ifmap_words, filter_words, ofmap_words = hw.sram_words
     inside = n * c * _inside(table.ifmap_h, table.pad_h, e, r, s) * _inside(table.ifmap_w, table.pad_w, f, sw, s)
     ifmap = np.where(inside <= ifmap_words, inside, passes.ifmap * inside)
-    filters = np.where(k * m <= filter_words, k * m, passes.filter * k * m)
+    # os re-streams one filter fold (K x cols words) per pixel fold; is all the filters per pixel fold
+    working_set = np.where(hw.dataflow == OS, k * np.minimum(m, hw.cols), k * m)
+    filters = np.where(working_set <= filter_words, k * m, passes.filter * k * m)
     outputs = n * e * f * m
-    spill = (passes.ofmap > 1) & (outputs > ofmap_words)  # partial sums that do not stay on chip
+    # ws accumulates the outputs of one filter fold (P x cols words) over the window folds, is those of one
+    # pixel fold (cols x M); partial sums that do not fit the ofmap SRAM spill to DRAM
+    working_set = np.where(hw.dataflow == IS, np.minimum(n * e * f, hw.cols) * m, n * e * f * np.minimum(m, hw.cols))
+    spill = (passes.ofmap > 1) & (working_set > ofmap_words)
     writes = np.where(spill, passes.ofmap * outputs, outputs)
     reads = np.where(spill, (passes.ofmap - 1) * outputs, 0)
     traffic = DramTraffic(*(g * np.broadcast_to(counts, fused.shape) for counts in (ifmap, filters, writes, reads)))
