@@ -1,11 +1,11 @@
 """The systolic array being simulated: its shape, dataflow, FuSe support, clock and memories."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from nos.sim.area import area_mm2 as configs_area_mm2
+from nos.sim.fields import from_mapping
 from nos.sim.tech import Tech
 
 DATAFLOWS = ("os", "ws", "is")
@@ -76,13 +76,7 @@ class Hardware:
     @classmethod
     def from_dict(cls, data: Any) -> Hardware:
         """Build from a mapping (e.g. a Hydra ``hardware`` node); unknown keys are errors."""
-        if not hasattr(data, "keys"):
-            raise ValueError(f"hardware: expected a mapping of fields, got {type(data).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data.keys():
-            if key not in names:
-                _fail(str(key), f"unknown field (allowed: {', '.join(names)})")
-        return cls(**{key: data[key] for key in data.keys()})
+        return from_mapping(cls, data, "hardware")
 
     def sram_words(self) -> tuple[int, int, int]:
         """(ifmap, filter, ofmap) SRAM capacities in words."""

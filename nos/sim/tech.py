@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from nos.sim.fields import from_mapping
+
 # CACTI 7 at 45 nm (experiments/results/cacti_sram.md): one bank, one read/write port, a 64-bit
 # port; per 64-bit access in nJ and area in mm^2, 1 KiB .. 8 MiB.
 _CACTI_KIB = tuple(float(2 ** i) for i in range(14))
@@ -96,13 +98,7 @@ class Tech:
     @classmethod
     def from_dict(cls, data: Any) -> Tech:
         """Build from a mapping (e.g. a Hydra ``tech`` node); lists become tuples, unknown keys are errors."""
-        if not hasattr(data, "keys"):
-            raise ValueError(f"tech: expected a mapping of fields, got {type(data).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data.keys():
-            if key not in names:
-                raise ValueError(f"tech.{key}: unknown field (allowed: {', '.join(names)})")
-        return cls(**{key: tuple(value) if isinstance(value, (list, tuple)) else value for key, value in data.items()})
+        return from_mapping(cls, data, "tech", lambda value: tuple(value) if isinstance(value, (list, tuple)) else value)
 
     def pe_um2(self) -> float:
         """Area of one conventional PE: multiplier, adder and its registers (um^2)."""
