@@ -7,20 +7,18 @@ Vectorized over configs, so a co-search prices many arrays in one call.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from nos.sim.tech import Tech
 
-if TYPE_CHECKING:
-    from nos.sim.hardware import Hardware
-
 AREA_PARTS = ("pe_array", "fuse", "ifmap_sram", "filter_sram", "ofmap_sram")
 
 
-def area_breakdown(configs: Sequence[Hardware], tech: Tech | None = None) -> dict[str, np.ndarray]:
-    """Area of each part (:data:`AREA_PARTS`) of each config, mm^2, arrays shaped (configs,)."""
+def area_breakdown(configs: Sequence[Any], tech: Tech | None = None) -> dict[str, np.ndarray]:
+    """Area of each part (:data:`AREA_PARTS`) of each :class:`nos.sim.Hardware` config, mm^2,
+    arrays shaped (configs,)."""
     tech = Tech() if tech is None else tech
     pes = np.array([h.rows * h.cols for h in configs], dtype=np.float64)
     fuse = np.array([h.fuse for h in configs], dtype=bool)
@@ -32,6 +30,6 @@ def area_breakdown(configs: Sequence[Hardware], tech: Tech | None = None) -> dic
     return parts
 
 
-def area_mm2(configs: Sequence[Hardware], tech: Tech | None = None) -> np.ndarray:
-    """Total area of each config, mm^2, shaped (configs,)."""
+def area_mm2(configs: Sequence[Any], tech: Tech | None = None) -> np.ndarray:
+    """Total area of each :class:`nos.sim.Hardware` config, mm^2, shaped (configs,)."""
     return sum(area_breakdown(configs, tech).values())
