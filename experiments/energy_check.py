@@ -17,6 +17,7 @@ Writes ``experiments/results/energy_check.md``. Run: ``pip install zigzag-dse si
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import tempfile
@@ -188,8 +189,8 @@ def main() -> None:
                             filter_sram_kb=SRAM_KB[1], ofmap_sram_kb=SRAM_KB[2])
         table = LayerTable.from_records([dict(ifmap_h=h, ifmap_w=w, filter_h=kernel, filter_w=kernel, channels=c,
                                               num_filters=m, stride=stride, groups=1)])
-        scalesim, ideal = simulate(table, hardware, tech=tech), simulate(table, Hardware(**{
-            **hardware.__dict__, "memory": "ideal"}), tech=tech)
+        scalesim = simulate(table, hardware, tech=tech)
+        ideal = simulate(table, dataclasses.replace(hardware, memory="ideal"), tech=tech)
         register_pj = tech.word_bits * tech.register_pj_per_bit
         layer, sizes = zigzag_layer(h, w, kernel, c, m, stride)
         theirs = zigzag_counts(run_zigzag(layer, zigzag_accelerator(hardware, tech, register_pj),
