@@ -11,7 +11,7 @@
    os and ws. A depthwise layer is run as one channel and multiplied by its channels.
 
 Writes ``experiments/results/scalesim_check.md``. Run: ``python experiments/scalesim_check.py``
-(about 20 minutes on one core).
+(about 40 minutes on one core of this shared machine: SCALE-Sim takes 8-10 minutes per MobileNet-V2).
 """
 from __future__ import annotations
 
