@@ -136,9 +136,29 @@ def main() -> None:
               f"one call, {SCALESIM_MOBILENET_V2_S / batched_network_s:,.0f}x batched (target >= 100,000x). "
               "The whole-network SCALE-Sim time is the measured figure of scalesim.md (a full run takes 10 "
               "minutes); the per-layer runs above confirm its per-layer cost on this machine.", ""]
+    lines += energy_section(table, warm_blocks)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+def energy_section(table: LayerTable, archs: list[Arch]) -> list[str]:
+    """Section 4: what reading the energy adds to reading the cycles (target: at most 2x)."""
+    def cycles_and_energy(x) -> None:
+        result = simulate(x, HARDWARE)
+        result.total_cycles, result.energy_pj
+
+    rows = []
+    for what, x, repeats in ((f"{len(table):,} layers, prebuilt LayerTable", table, 7),
+                             (f"{len(archs):,} MobileNet-V2 variants from Arch, warm", archs, 7)):
+        cycles_s = best_of(repeats, lambda: simulate(x, HARDWARE).total_cycles)
+        both_s = best_of(repeats, lambda: cycles_and_energy(x))
+        rows.append(f"| {what} | {cycles_s:.4f} | {both_s:.4f} | {both_s / cycles_s:.2f} |")
+    return ["## 4. Energy on top of cycles", "",
+            "One `simulate` call reading `total_cycles` alone, then `total_cycles` and `energy_pj` (which needs the SRAM "
+            "and DRAM counts): SRAM, DRAM and energy run once per distinct layer row of an `Arch`-built table.", "",
+            "| workload | cycles s | cycles + energy s | ratio |", "|---|---:|---:|---:|", *rows, "",
+            "Target: energy at most 2x the cycles alone.", ""]
 
 
 def _everything(result) -> None:

@@ -21,9 +21,11 @@ def _run(*overrides, cwd=ROOT):
 def test_table_output_for_a_zoo_network():
     out = _run("network=mobilenet_v2", "variant=fuse_half")
     assert out.returncode == 0, out.stderr
-    expected = simulate(nos.zoo.get("mobilenet_v2", "fuse_half"), Hardware()).total_cycles
-    assert f"compute cycles   {expected:>14,}" in out.stdout
+    result = simulate(nos.zoo.get("mobilenet_v2", "fuse_half"), Hardware())
+    assert f"compute cycles   {result.total_cycles:>14,}" in out.stdout
     assert "blocks.0.dw_1xk" in out.stdout and "64x64 os +FuSe, used folds" in out.stdout
+    assert f"energy           {result.energy_pj / 1e6:>14,.1f} uJ  (mac " in out.stdout
+    assert f"area             {Hardware().area_mm2():>14,.2f} mm^2" in out.stdout
 
 
 def test_json_output_with_overrides_and_an_exported_arch(tmp_path):
@@ -37,6 +39,18 @@ def test_json_output_with_overrides_and_an_exported_arch(tmp_path):
     assert data["hardware"]["rows"] == 128 and data["model"] == "paper"
     assert data["total_cycles"] == simulate(arch, hardware, "paper").total_cycles
     assert len(data["per_layer"]) == len(simulate(arch, hardware).table)
+    assert data["energy_pj"] == pytest.approx(simulate(arch, hardware).energy_pj)
+    assert data["area_mm2"] == pytest.approx(hardware.area_mm2()) and set(data["energy_breakdown"]) >= {"dram", "mac"}
+    assert sum(layer["energy_pj"] for layer in data["per_layer"]) == pytest.approx(data["energy_pj"])
+
+
+def test_memory_model_and_tech_overrides():
+    out = _run("network=mobilenet_v2", "hardware.memory=ideal", "tech.dram_pj_per_bit=0", "output=json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["hardware"]["memory"] == "ideal" and data["energy_breakdown"]["dram"] == 0
+    bad = _run("tech.mac_pj=-1")
+    assert bad.returncode == 2 and bad.stderr.strip() == "nos-sim: tech.mac_pj: must be a finite number >= 0, got -1"
 
 
 def test_an_export_folder_record(tmp_path):

@@ -1,12 +1,16 @@
-"""Systolic-array simulator: cycles, utilization, SRAM/DRAM traffic and latency from shapes.
+"""Systolic-array simulator: cycles, utilization, SRAM/DRAM traffic, latency, energy and area from shapes.
 
-Public API: :class:`Hardware`, :class:`LayerTable`, :func:`simulate` (returns a
-:class:`SimResult`), the model names :data:`MODELS`, the layer kinds :data:`KINDS`, the
-dataflows :data:`DATAFLOWS` and the fold conventions :data:`FOLDS`.
-Conventions and what is exact vs modelled: ``docs/simulator.md``.
+Public API: :class:`Hardware`, :class:`LayerTable`, :class:`Tech`, :func:`simulate` (returns a
+:class:`SimResult`), :func:`area_mm2` (many configs at once), the model names :data:`MODELS`
+and :data:`MEMORY_MODELS`, the layer kinds :data:`KINDS`, the dataflows :data:`DATAFLOWS` and
+the fold conventions :data:`FOLDS`. Conventions and what is exact vs modelled:
+``docs/simulator.md``, ``docs/energy.md``.
 """
-from nos.sim.hardware import DATAFLOWS, FOLDS, Hardware
+from nos.sim.area import area_mm2
+from nos.sim.hardware import DATAFLOWS, FOLDS, MEMORY_MODELS, Hardware
 from nos.sim.layers import KINDS, LayerTable
 from nos.sim.simulate import MODELS, SimResult, simulate
+from nos.sim.tech import Tech
 
-__all__ = ["DATAFLOWS", "FOLDS", "KINDS", "MODELS", "Hardware", "LayerTable", "SimResult", "simulate"]
+__all__ = ["DATAFLOWS", "FOLDS", "KINDS", "MEMORY_MODELS", "MODELS", "Hardware", "LayerTable", "SimResult", "Tech",
+           "area_mm2", "simulate"]

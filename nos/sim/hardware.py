@@ -1,15 +1,19 @@
 """The systolic array being simulated: its shape, dataflow, FuSe support, clock and memories."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+from nos.sim.area import area_mm2 as configs_area_mm2
+from nos.sim.fields import from_mapping
+from nos.sim.tech import Tech
 
 DATAFLOWS = ("os", "ws", "is")
 FOLDS = ("padded", "used")
 """Fold conventions (``docs/simulator.md``, Fold conventions): ``padded`` charges every fold the
 whole array, as SCALE-Sim v3 does (its operand matrices are padded to the array); ``used``
 ends a fold at its last used PE."""
+MEMORY_MODELS = ("scalesim", "ideal")
 
 
 def _fail(name: str, problem: str) -> None:
@@ -46,6 +50,9 @@ class Hardware:
         word_bytes: bytes per data word (1 = int8 operands), converts SRAM KiB to words.
         dram_words_per_cycle: DRAM bandwidth in words per cycle, for the bandwidth-bound
             (roofline) latency of :mod:`nos.sim.memory`.
+        memory: DRAM traffic model, one of :data:`MEMORY_MODELS`: ``scalesim`` (SCALE-Sim
+            v3's buffers, equal to its access report) or ``ideal`` (operands resident when
+            they fit, partial sums kept on chip, no padding fetched); see :mod:`nos.sim.memory`.
     """
 
     rows: int = 64
@@ -60,6 +67,7 @@ class Hardware:
     ofmap_sram_kb: int = 2048
     word_bytes: int = 1
     dram_words_per_cycle: float = 10.0
+    memory: str = "scalesim"
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols", "batch", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "word_bytes"):
@@ -68,6 +76,8 @@ class Hardware:
             _fail("dataflow", f"unknown dataflow {self.dataflow!r} (allowed: {', '.join(DATAFLOWS)})")
         if self.fold not in FOLDS:
             _fail("fold", f"unknown fold convention {self.fold!r} (allowed: {', '.join(FOLDS)})")
+        if self.memory not in MEMORY_MODELS:
+            _fail("memory", f"unknown memory model {self.memory!r} (allowed: {', '.join(MEMORY_MODELS)})")
         if not isinstance(self.fuse, bool):
             _fail("fuse", f"must be true or false, got {self.fuse!r}")
         _check_positive_number("clock_mhz", self.clock_mhz)
@@ -76,15 +86,13 @@ class Hardware:
     @classmethod
     def from_dict(cls, data: Any) -> Hardware:
         """Build from a mapping (e.g. a Hydra ``hardware`` node); unknown keys are errors."""
-        if not hasattr(data, "keys"):
-            raise ValueError(f"hardware: expected a mapping of fields, got {type(data).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data.keys():
-            if key not in names:
-                _fail(str(key), f"unknown field (allowed: {', '.join(names)})")
-        return cls(**{key: data[key] for key in data.keys()})
+        return from_mapping(cls, data, "hardware")
 
     def sram_words(self) -> tuple[int, int, int]:
         """(ifmap, filter, ofmap) SRAM capacities in words."""
         return tuple(kb * 1024 // self.word_bytes
                      for kb in (self.ifmap_sram_kb, self.filter_sram_kb, self.ofmap_sram_kb))
+
+    def area_mm2(self, tech: Tech | None = None) -> float:
+        """Chip area in mm^2 (PE array, FuSe additions, SRAMs; :mod:`nos.sim.area`; default :class:`Tech`)."""
+        return float(configs_area_mm2([self], tech)[0])

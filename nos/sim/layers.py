@@ -95,8 +95,10 @@ def _arch_layer_rows(layers: Sequence[Layer]) -> tuple[np.ndarray, tuple[str, ..
 # Rows are cached per (stem | block | head, its input shape) as transposed (columns, n) arrays,
 # so a table of many archs is one np.concatenate along axis 1 and a zero-copy transpose. The
 # key holds the spec's field values (a tuple hashes and compares in C, a dataclass in Python).
+# A last row holds a key per cached row, never reused (LayerTable.row_keys).
 _ROWS: dict[tuple, tuple[np.ndarray, tuple[str, ...], int]] = {}
 _ROWS_LIMIT = 1 << 16
+_keys_issued = 0
 
 
 def clear_row_cache() -> None:
@@ -106,10 +108,15 @@ def clear_row_cache() -> None:
 
 
 def _store(key: tuple, layers: Sequence[Layer], out_h: int) -> tuple[np.ndarray, tuple[str, ...], int]:
+    global _keys_issued
     if len(_ROWS) >= _ROWS_LIMIT:
         _ROWS.clear()
     rows, names = _arch_layer_rows(layers)
-    _ROWS[key] = (np.ascontiguousarray(rows.T), names, out_h)
+    keyed = np.empty((len(COLUMNS) + 1, len(rows)), dtype=np.int64)
+    keyed[:-1] = rows.T
+    keyed[-1] = np.arange(_keys_issued, _keys_issued + len(rows))
+    _keys_issued += len(rows)
+    _ROWS[key] = (keyed, names, out_h)
     return _ROWS[key]
 
 
@@ -149,6 +156,9 @@ class LayerTable:
             ``offsets[i]:offsets[i + 1]`` (one network: ``[0, len(table)]``).
         graph: for :meth:`from_module`, the traced torch.fx graph as a networkx DiGraph
             (nodes named like the fx nodes, with ``op``, ``target`` and ``shape``); else None.
+        row_keys: for :meth:`from_arch` tables, an int64 per layer naming the cached row it
+            came from (equal keys, equal rows), so results can be computed once per distinct
+            row; else None.
     """
 
     kind: np.ndarray
@@ -174,8 +184,10 @@ class LayerTable:
     line_kernel: np.ndarray
 
     def __init__(self, data: np.ndarray, names: Iterable[str] | Sequence[tuple[str, ...]],
-                 offsets: np.ndarray | None = None, graph: nx.DiGraph | None = None, *, nested_names: bool = False):
+                 offsets: np.ndarray | None = None, graph: nx.DiGraph | None = None, *, nested_names: bool = False,
+                 row_keys: np.ndarray | None = None):
         self.data = np.asfortranarray(np.asarray(data, dtype=np.int64).reshape(-1, len(COLUMNS)))
+        self.row_keys = row_keys
         for index, name in enumerate(COLUMNS):
             setattr(self, name, self.data[:, index])
         self._names = names
@@ -253,7 +265,8 @@ class LayerTable:
             parts.append(rows)
             names.append(own)
             counts[i + 1] = n + rows.shape[1]
-        return cls(np.concatenate(parts, axis=1).T, names, np.cumsum(counts), nested_names=True)
+        keyed = np.concatenate(parts, axis=1)
+        return cls(keyed[:-1].T, names, np.cumsum(counts), nested_names=True, row_keys=keyed[-1])
 
     @classmethod
     def from_records(cls, records: Sequence[dict[str, Any]]) -> LayerTable:
@@ -310,7 +323,9 @@ class LayerTable:
             raise ValueError("tables: expected a non-empty list of LayerTable")
         sizes = [np.diff(t.offsets) for t in tables]
         offsets = np.concatenate([[0], np.cumsum(np.concatenate(sizes))]).astype(np.int64)
-        return cls(np.concatenate([t.data for t in tables]), [t.names for t in tables], offsets, nested_names=True)
+        keys = None if any(t.row_keys is None for t in tables) else np.concatenate([t.row_keys for t in tables])
+        return cls(np.concatenate([t.data for t in tables]), [t.names for t in tables], offsets, nested_names=True,
+                   row_keys=keys)
 
 
 def _check_record_shape(where: str, r: dict[str, int]) -> None:

@@ -51,24 +51,31 @@ SparsitySupport = false
 
 
 def run_scalesim(table: LayerTable, hardware: Hardware) -> dict[str, np.ndarray]:
-    """SCALE-Sim's compute cycles and SRAM accesses for each layer of ``table``.
+    """SCALE-Sim's compute cycles, SRAM accesses and DRAM accesses for each layer of ``table``.
 
     Each layer is given SCALE-Sim with its ifmap cropped to the extent its outputs read,
     ``(E - 1) * stride + R`` (and likewise for the width), so SCALE-Sim's ceil output rule
-    gives the same E and F as PyTorch's floor rule. A grouped layer is run as one group (C/groups channels, M/groups filters) and its numbers
-    multiplied by ``groups``, which SCALE-Sim's own depthwise expansion does identically
-    (``shared/reference/scalesim.md``). Layers must have batch 1 and ``hardware.batch`` 1.
-    SCALE-Sim charges folds by the ``padded`` convention whatever ``hardware.fold`` says:
-    compare with ``simulate`` under ``fold="padded"``.
+    gives the same E and F as PyTorch's floor rule (the cropped rows and columns are never
+    read, so no count changes). A grouped layer is run as one group (C/groups channels,
+    M/groups filters) and its numbers multiplied by ``groups``, which SCALE-Sim's own
+    depthwise expansion does identically (``shared/reference/scalesim.md``). SCALE-Sim runs
+    with its memory system on (``InterfaceBandwidth = CALC``) and ``hardware``'s SRAM sizes;
+    layers must have batch 1, ``hardware.batch`` 1 and ``hardware.word_bytes`` 1 (SCALE-Sim
+    has one-byte words). SCALE-Sim charges folds by the ``padded`` convention whatever
+    ``hardware.fold`` says: compare with ``simulate`` under ``fold="padded"``.
 
     Returns:
-        ``{"cycles", "ifmap_reads", "filter_reads", "ofmap_writes"}``, int64 arrays in
-        table order (cycles: COMPUTE_REPORT compute cycles; accesses: words).
+        int64 arrays in table order: ``cycles`` (COMPUTE_REPORT compute cycles),
+        ``ifmap_reads``, ``filter_reads``, ``ofmap_writes`` (SRAM, words) and
+        ``dram_ifmap_reads``, ``dram_filter_reads``, ``dram_ofmap_writes`` (DRAM, words:
+        ``get_detail_report_items()`` indices 11, 14, 17).
     """
     from scalesim.scale_sim import scalesim
 
     if hardware.batch != 1 or np.any(table.batch != 1):
         raise ValueError("batch: SCALE-Sim simulates batch 1 only")
+    if hardware.word_bytes != 1:
+        raise ValueError(f"hardware.word_bytes: SCALE-Sim has one-byte words, got {hardware.word_bytes}")
     g = table.groups
     rows = [f"L{i}, {ih}, {iw}, {fh}, {fw}, {c}, {m}, {s},"
             for i, (ih, iw, fh, fw, c, m, s) in enumerate(zip(
@@ -91,10 +98,11 @@ def run_scalesim(table: LayerTable, hardware: Hardware) -> dict[str, np.ndarray]
         layers = sim.runner.single_layer_sim_object_list
         compute = [layer.get_compute_report_items() for layer in layers]
         detail = [layer.get_detail_report_items() for layer in layers]
-    return {"cycles": g * np.array([items[1] for items in compute], dtype=np.int64),
-            "ifmap_reads": g * np.array([items[2] for items in detail], dtype=np.int64),
-            "filter_reads": g * np.array([items[5] for items in detail], dtype=np.int64),
-            "ofmap_writes": g * np.array([items[8] for items in detail], dtype=np.int64)}
+    counts = {"cycles": [items[1] for items in compute]}
+    for name, index in (("ifmap_reads", 2), ("filter_reads", 5), ("ofmap_writes", 8), ("dram_ifmap_reads", 11),
+                        ("dram_filter_reads", 14), ("dram_ofmap_writes", 17)):
+        counts[name] = [items[index] for items in detail]
+    return {name: g * np.array(values, dtype=np.int64) for name, values in counts.items()}
 
 
 def random_layers(rng: np.random.Generator, count: int, max_ifmap: int = 12, max_channels: int = 8) -> LayerTable:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from torch import nn
@@ -18,10 +18,12 @@ from torch import nn
 from nos.arch import Arch
 from nos.sim.fuse import rowbroadcast_counts
 from nos.sim.gemm import Refetch, SramAccesses, refetch, scalesim_cycles, scalesim_sram
-from nos.sim.hardware import DATAFLOWS, FOLDS, Hardware
+from nos.sim.energy import ENERGY_PARTS, layer_energy
+from nos.sim.hardware import DATAFLOWS, FOLDS, MEMORY_MODELS, Hardware
 from nos.sim.layers import KINDS, LayerTable
-from nos.sim.memory import DramTraffic, dram_traffic, memory_cycles
+from nos.sim.memory import Config, DramTraffic, dram_traffic, memory_cycles
 from nos.sim.paper import paper_cycles
+from nos.sim.tech import Tech
 
 MODELS = ("scalesim", "paper", "paper_era")
 """Cycle models: ``scalesim`` (SCALE-Sim v3 GEMM dataflows + FuSe row broadcast from
@@ -48,6 +50,28 @@ class _HardwareColumns:
         self.clock_mhz = col([h.clock_mhz for h in configs], np.float64)
         self.bandwidth = col([h.dram_words_per_cycle for h in configs], np.float64)
         self.sram_words = tuple(col(words) for words in zip(*(h.sram_words() for h in configs)))
+        self.memory = col([MEMORY_MODELS.index(h.memory) for h in configs])
+
+
+def _spread(values: Any, index: np.ndarray, shape: tuple[int, int]) -> Any:
+    """Per-distinct-row ``values`` (an array, a NamedTuple or a dict of them) given to every layer."""
+    if isinstance(values, np.ndarray):
+        return np.broadcast_to(values, (shape[0], values.shape[-1]))[:, index]
+    if isinstance(values, dict):
+        return {name: _spread(value, index, shape) for name, value in values.items()}
+    return type(values)(*(_spread(value, index, shape) for value in values))
+
+
+def _per_distinct_row(compute: Callable[[SimResult], Any]) -> cached_property:
+    """A cached property computed once per distinct table row, when the table knows its rows
+    (:attr:`LayerTable.row_keys`) and they repeat, and spread back to every layer."""
+    @functools.wraps(compute)
+    def get(self: SimResult) -> Any:
+        if self._distinct is None:
+            return compute(self)
+        result, index = self._distinct
+        return _spread(getattr(result, compute.__name__), index, self._fused.shape)
+    return cached_property(get)
 
 
 @functools.lru_cache(maxsize=256)
@@ -73,13 +97,15 @@ class SimResult:
         table: the simulated :class:`LayerTable` (all networks concatenated).
         hardware: the hardware configs, a tuple.
         model: the cycle model, one of :data:`MODELS`.
+        tech: the :class:`Tech` table the energies come from.
     """
 
     def __init__(self, table: LayerTable, hardware: Sequence[Hardware], model: str, one_config: bool,
-                 one_network: bool):
+                 one_network: bool, tech: Tech):
         self.table = table
         self.hardware = tuple(hardware)
         self.model = model
+        self.tech = tech
         self._hw = _hardware_columns(self.hardware)
         self._one_config = one_config
         self._one_network = one_network
@@ -107,6 +133,27 @@ class SimResult:
         return self._squeeze(self._sums(values))
 
     # ------------------------------------------------------------ models
+    @cached_property
+    def _distinct(self) -> tuple[SimResult, np.ndarray] | None:
+        """(a result on the table's distinct rows, each layer's row in it), or None where the
+        table does not know its rows or they hardly repeat."""
+        keys = self.table.row_keys
+        if keys is None or len(keys) == 0:
+            return None
+        if keys.max() < 4 * len(keys):
+            seen = np.zeros(int(keys.max()) + 1, dtype=bool)
+            seen[keys] = True
+            position = np.cumsum(seen) - 1
+            row_of = np.empty(len(seen), dtype=np.int64)
+            row_of[keys] = np.arange(len(keys))
+            distinct, index = row_of[seen], position[keys]
+        else:
+            _, distinct, index = np.unique(keys, return_index=True, return_inverse=True)
+        if len(distinct) > len(keys) // 2:
+            return None
+        table = LayerTable(self.table.data[distinct], ())
+        return SimResult(table, self.hardware, self.model, self._one_config, True, self.tech), index
+
     @cached_property
     def _gemm_shape(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(P, K, M) of one group's GEMM; P shaped (configs, layers), K and M (layers,)."""
@@ -142,7 +189,7 @@ class SimResult:
             values[where] = costs[name]
         return values
 
-    @cached_property
+    @_per_distinct_row
     def _sram(self) -> SramAccesses:
         hw = self._hw
         gemm = scalesim_sram(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold)
@@ -157,11 +204,13 @@ class SimResult:
         cycles = paper_cycles(self.table, hw.batch, hw.rows, hw.cols, hw.fuse, self.model == "paper_era")
         return np.ceil(cycles).astype(np.int64)
 
-    @cached_property
+    @_per_distinct_row
     def _dram(self) -> DramTraffic:
-        return dram_traffic(self.table, self._hw.batch, self._passes, self._fused, self._hw.sram_words)
+        hw = self._hw
+        return dram_traffic(self.table, Config(hw.rows, hw.cols, hw.dataflow, hw.batch, hw.sram_words, hw.memory),
+                            self._passes, self._fused)
 
-    @cached_property
+    @_per_distinct_row
     def _memory_cycles(self) -> np.ndarray:
         return memory_cycles(self._dram, self._hw.bandwidth)
 
@@ -172,6 +221,14 @@ class SimResult:
     @cached_property
     def _macs(self) -> np.ndarray:
         return self.table.macs * self._hw.batch
+
+    @_per_distinct_row
+    def _energy(self) -> dict[str, np.ndarray]:
+        return layer_energy(self.table, self.hardware, self.tech, self._macs, self._sram, self._dram, self._fused)
+
+    @_per_distinct_row
+    def _layer_energy(self) -> np.ndarray:
+        return sum(self._energy.values())
 
     # ------------------------------------------------------------ public results
     @property
@@ -222,6 +279,8 @@ class SimResult:
     dram_ifmap_reads = _per_layer("_dram", "ifmap_reads", "DRAM ifmap reads per layer (words).")
     dram_filter_reads = _per_layer("_dram", "filter_reads", "DRAM filter reads per layer (words).")
     dram_ofmap_writes = _per_layer("_dram", "ofmap_writes", "DRAM ofmap writes per layer (words).")
+    dram_ofmap_reads = _per_layer("_dram", "ofmap_reads",
+                                  "DRAM partial-sum reads per layer (words; ``ideal`` memory spills only).")
 
     @property
     def total_dram_words(self) -> Any:
@@ -257,6 +316,25 @@ class SimResult:
         """Bandwidth-bound latency in milliseconds: :attr:`roofline_cycles` at the clock."""
         return self._milliseconds(self._roofline_cycles)
 
+    @property
+    def layer_energy_pj(self) -> np.ndarray:
+        """Energy per layer, pJ (sum of :meth:`layer_energy_breakdown`)."""
+        return self._layers(self._layer_energy)
+
+    @property
+    def energy_pj(self) -> Any:
+        """Energy of each network, pJ (MACs, array, FuSe bus, SRAMs, DRAM; ``docs/energy.md``)."""
+        return self._totals(self._layer_energy)
+
+    def layer_energy_breakdown(self) -> dict[str, np.ndarray]:
+        """Energy per layer of each component of :data:`nos.sim.energy.ENERGY_PARTS`, pJ."""
+        return {name: self._layers(self._energy[name]) for name in ENERGY_PARTS}
+
+    def energy_breakdown(self) -> dict[str, Any]:
+        """Energy of each component of :data:`nos.sim.energy.ENERGY_PARTS`, pJ, each shaped like
+        :attr:`energy_pj`."""
+        return {name: self._totals(self._energy[name]) for name in ENERGY_PARTS}
+
     def breakdown(self) -> dict[str, Any]:
         """Compute cycles by layer kind (:data:`nos.sim.layers.KINDS`), kinds present only;
         each value shaped like :attr:`total_cycles`."""
@@ -273,17 +351,20 @@ class SimResult:
                 "macs": int(self._macs.sum()), "total_cycles": self.total_cycles,
                 "memory_cycles": self.memory_cycles, "roofline_cycles": self.roofline_cycles,
                 "latency_ms": self.latency_ms, "roofline_latency_ms": self.roofline_latency_ms,
-                "utilization": self.utilization, "dram_words": self.total_dram_words, "breakdown": self.breakdown()}
+                "utilization": self.utilization, "dram_words": self.total_dram_words, "breakdown": self.breakdown(),
+                "energy_pj": self.energy_pj, "energy_breakdown": self.energy_breakdown(),
+                "area_mm2": self.hardware[0].area_mm2(self.tech)}
 
     def layer_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per layer of a one-config result: the table's record fields,
-        then cycles, utilization, SRAM and DRAM words and memory cycles."""
+        then cycles, utilization, SRAM and DRAM words, memory cycles and energy (pJ)."""
         self._require_single("layer_records", networks=False)
         columns = {"cycles": self.layer_cycles, "utilization": self.layer_utilization,
                    "sram_ifmap_reads": self.sram_ifmap_reads, "sram_filter_reads": self.sram_filter_reads,
                    "sram_ofmap_writes": self.sram_ofmap_writes, "dram_ifmap_reads": self.dram_ifmap_reads,
                    "dram_filter_reads": self.dram_filter_reads, "dram_ofmap_writes": self.dram_ofmap_writes,
-                   "memory_cycles": self.layer_memory_cycles}
+                   "dram_ofmap_reads": self.dram_ofmap_reads,
+                   "memory_cycles": self.layer_memory_cycles, "energy_pj": self.layer_energy_pj}
         values = {name: column.tolist() for name, column in columns.items()}
         return [{**record, **{name: values[name][i] for name in columns}}
                 for i, record in enumerate(self.table.records())]
@@ -310,7 +391,7 @@ def _as_table(x: Any, input_size: int | None) -> tuple[LayerTable, bool]:
 
 
 def simulate(x: Any, hardware: Hardware | Sequence[Hardware] = Hardware(), model: str = "scalesim",
-             input_size: int | None = None) -> SimResult:
+             input_size: int | None = None, tech: Tech | None = None) -> SimResult:
     """Simulate ``x`` on ``hardware`` in one vectorized pass.
 
     Args:
@@ -319,6 +400,7 @@ def simulate(x: Any, hardware: Hardware | Sequence[Hardware] = Hardware(), model
         hardware: one :class:`Hardware` or a list of them (one result row per config).
         model: cycle model, one of :data:`MODELS`.
         input_size: image size for an Arch/module (default: the arch's own, 224 for a module).
+        tech: energies and areas for :attr:`SimResult.energy_pj` (default :class:`Tech`).
 
     Returns:
         a :class:`SimResult`.
@@ -329,5 +411,7 @@ def simulate(x: Any, hardware: Hardware | Sequence[Hardware] = Hardware(), model
     configs = [hardware] if one_config else list(hardware)
     if not configs or not all(isinstance(h, Hardware) for h in configs):
         raise TypeError("hardware: expected a nos.sim.Hardware or a non-empty list of them")
+    if tech is not None and not isinstance(tech, Tech):
+        raise TypeError(f"tech: expected a nos.sim.Tech, got {type(tech).__name__}")
     table, one_network = _as_table(x, input_size)
-    return SimResult(table, configs, model, one_config, one_network)
+    return SimResult(table, configs, model, one_config, one_network, Tech() if tech is None else tech)

@@ -1,0 +1,129 @@
+"""Energy (pJ) of every layer on every config: access counts times the per-access energies of a
+:class:`nos.sim.tech.Tech` (derivations: ``docs/energy.md``).
+
+Components (:data:`ENERGY_PARTS`), per layer:
+
+* ``mac``: multiply-accumulates x ``mac_pj``;
+* ``array``: words moved one PE along the array (a register write and one PE pitch of wire
+  each). How far a word travels follows the fold convention (``Hardware.fold``): under
+  ``padded`` a fold spans the whole array, so a word that streams along a row passes all
+  ``cols`` PEs and one that streams down a column all ``rows``; under ``used`` it passes the
+  PEs its fold uses, on average ``n / ceil(n / size)`` for ``n`` items folded over ``size``
+  PEs. os/ws ifmap words cross the filter columns and os filter words the pixel rows; ws
+  filter and is ifmap words (stationary, loaded from the top) cross the window rows, is
+  filter words the pixel columns; outputs (os) and partial sums (ws, is) drain down the rows
+  they were computed in. A FuSe input word shifts along its row's chain until the fold ends
+  or it falls off the chain's far end (a ``padded`` fold lasts as long as a full one);
+* ``fuse_bus``: FuSe taps broadcast on a row bus spanning ``cols`` PE pitches;
+* ``ifmap_sram``, ``filter_sram``, ``ofmap_sram``: SRAM reads and writes, each buffer at its
+  size: array-side reads (ifmap, filter) and stores (ofmap outputs and partial sums; the os
+  count without SCALE-Sim's padding slots), plus the DRAM side (fills written, drains read);
+* ``dram``: DRAM words (reads and writes).
+
+A word is ``tech.word_bits`` wide everywhere, partial sums included (SCALE-Sim counts them as
+words too). The PE pitch is the square root of the PE's area (FuSe additions included).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from nos.sim.gemm import IS, OS, SramAccesses, ceil_div
+from nos.sim.hardware import DATAFLOWS, Hardware
+from nos.sim.memory import DramTraffic
+from nos.sim.tech import Tech
+
+ENERGY_PARTS = ("mac", "array", "fuse_bus", "ifmap_sram", "filter_sram", "ofmap_sram", "dram")
+
+
+def _chain_hops(length: np.ndarray, chain: np.ndarray) -> np.ndarray:
+    """Register writes of one fold of a shift chain of ``chain`` registers that takes one word
+    per cycle for ``length`` cycles: the word entering in cycle t moves min(length - t, chain)
+    times."""
+    full = np.minimum(length, chain)
+    return full * (full + 1) // 2 + (length - full) * chain
+
+
+def fuse_chain_hops(n1d, out_len, kernel, stride, cols, padded=False) -> np.ndarray:
+    """Register writes of the FuSe input chains of a layer (``cols * stride`` registers per
+    row): every 1-D conv runs ``ceil(out_len / cols)`` column folds of ``(cu - 1) * stride + K``
+    cycles each, a ``padded`` fold as long as a full one (``docs/fuse_dataflow.md``)."""
+    col_folds = ceil_div(out_len, cols)
+    last = np.where(padded, cols, out_len - (col_folds - 1) * cols)
+    chain = cols * stride
+    return n1d * ((col_folds - 1) * _chain_hops((cols - 1) * stride + kernel, chain)
+                  + _chain_hops((last - 1) * stride + kernel, chain))
+
+
+def _extent(n: np.ndarray, size: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """PEs a word crosses along an array dimension of ``size`` PEs over which ``n`` items are
+    folded: the whole dimension (``padded``), or the average span a fold uses (``used``)."""
+    return np.where(used, n / ceil_div(n, size), size)
+
+
+def layer_energy(table, configs: Sequence[Hardware], tech: Tech, macs: np.ndarray, sram: SramAccesses,
+                 dram: DramTraffic, fused: np.ndarray) -> dict[str, np.ndarray]:
+    """Energy of each :data:`ENERGY_PARTS` component, pJ, each shaped (configs, layers).
+
+    Args:
+        table: the :class:`nos.sim.LayerTable`; configs: the hardware configs.
+        macs, sram, dram, fused: the result's MACs, SRAM accesses (SCALE-Sim mapping, FuSe
+            layers by row broadcast), DRAM traffic and FuSe mask, shaped (configs, layers).
+
+    Raises:
+        ValueError: a config's words are not ``tech.word_bits`` wide, or an SRAM size is
+            outside the tech table.
+    """
+    for h in configs:
+        if h.word_bytes * 8 != tech.word_bits:
+            raise ValueError(f"hardware.word_bytes: the tech table is for {tech.word_bits}-bit words, "
+                             f"got {h.word_bytes} bytes")
+
+    def col(values, dtype=np.int64):
+        return np.array(values, dtype=dtype).reshape(-1, 1)
+
+    rows, cols, batch = (col([getattr(h, name) for h in configs]) for name in ("rows", "cols", "batch"))
+    dataflow = col([DATAFLOWS.index(h.dataflow) for h in configs])
+    fuse = col([h.fuse for h in configs], bool)
+    bits = tech.word_bits
+    pitch_mm = np.sqrt(tech.pe_um2() + np.where(fuse, tech.fuse_pe_um2(), 0.0)) / 1000
+    hop_pj = bits * (tech.register_pj_per_bit + tech.wire_pj_per_bit_mm * pitch_mm)
+    bus_pj = bits * tech.wire_pj_per_bit_mm * pitch_mm * cols
+    shape = fused.shape
+
+    is_, os_ = dataflow == IS, dataflow == OS
+    used = col([h.fold == "used" for h in configs], bool)
+    pixels = table.batch * batch * table.out_h * table.out_w  # P of one group's GEMM
+    window, filters = table.window, table.group_filters  # K and M
+    stores = np.where(os_ & ~fused, pixels * table.num_filters, sram.ofmap_writes)  # os: outputs, not padding
+    ifmap_span = np.where(is_, _extent(window, rows, used), _extent(filters, cols, used))
+    filter_span = np.select([os_, is_], [_extent(pixels, rows, used), _extent(pixels, cols, used)],
+                            _extent(window, rows, used))
+    drain_span = np.where(os_, _extent(pixels, rows, used), _extent(window, rows, used))
+    hops = sram.ifmap_reads * ifmap_span + sram.filter_reads * filter_span + stores * drain_span
+    bus = np.zeros(shape)
+    if fused.any():
+        i, j = np.nonzero(fused)
+        n1d = table.batch[j] * batch[i, 0] * table.line_count[j]
+        chain = fuse_chain_hops(n1d, table.line_out[j], table.line_kernel[j], table.stride[j], cols[i, 0],
+                                ~used[i, 0])
+        hops[i, j] = chain + stores[i, j] * _extent(n1d, rows[i, 0], used[i, 0])
+        bus[i, j] = sram.filter_reads[i, j] * bus_pj[i, 0]
+
+    def sram_pj(name: str, reads: np.ndarray, writes: np.ndarray) -> np.ndarray:
+        field = f"{name}_sram_kb"
+        kib = col([getattr(h, field) for h in configs], np.float64)
+        return bits * (reads * tech.sram("read_pj_per_bit", kib, field)
+                       + writes * tech.sram("write_pj_per_bit", kib, field))
+
+    parts = {
+        "mac": macs * tech.mac_pj,
+        "array": hops * hop_pj,
+        "fuse_bus": bus,
+        "ifmap_sram": sram_pj("ifmap", sram.ifmap_reads, dram.ifmap_reads),
+        "filter_sram": sram_pj("filter", sram.filter_reads, dram.filter_reads),
+        "ofmap_sram": sram_pj("ofmap", dram.ofmap_writes, stores + dram.ofmap_reads),
+        "dram": dram.total * (bits * tech.dram_pj_per_bit),
+    }
+    return {name: np.broadcast_to(value, shape).astype(np.float64) for name, value in parts.items()}
