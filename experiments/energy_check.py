@@ -185,7 +185,7 @@ def main() -> None:
     tech = Tech()
     rows = []
     for name, dataflow, h, w, kernel, c, m, stride in LAYERS:
-        hardware = Hardware(rows=ARRAY, cols=ARRAY, dataflow=dataflow, fuse=False, ifmap_sram_kb=SRAM_KB[0],
+        hardware = Hardware(rows=ARRAY, cols=ARRAY, dataflow=dataflow, fold="padded", fuse=False, ifmap_sram_kb=SRAM_KB[0],
                             filter_sram_kb=SRAM_KB[1], ofmap_sram_kb=SRAM_KB[2])
         table = LayerTable.from_records([dict(ifmap_h=h, ifmap_w=w, filter_h=kernel, filter_w=kernel, channels=c,
                                               num_filters=m, stride=stride, groups=1)])

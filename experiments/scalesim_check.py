@@ -78,7 +78,7 @@ def network_section() -> tuple[list[str], bool]:
              "DRAM words SCALE-Sim | DRAM words nos | SCALE-Sim s | nos s |", "|---|---|---|---:|---:|---:|---:|"]
     all_equal = True
     for dataflow, *kb in NETWORK_RUNS:
-        hardware = Hardware(dataflow=dataflow, fuse=False, ifmap_sram_kb=kb[0], filter_sram_kb=kb[1],
+        hardware = Hardware(dataflow=dataflow, fuse=False, fold="padded", ifmap_sram_kb=kb[0], filter_sram_kb=kb[1],
                             ofmap_sram_kb=kb[2])
         start = time.perf_counter()
         reference = run_scalesim(table, hardware)
