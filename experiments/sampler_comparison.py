@@ -31,6 +31,7 @@ import nos.cli.search  # noqa: F401  (registers the config schema)
 from nos.run.config import SAMPLER_TARGETS, RunConfig
 from nos.search.objectives import Evaluator
 from nos.search.pareto import hypervolume, reference_point
+from nos.search.space import SearchSpace
 from nos.search.study import step
 from search_spaces import get_space
 
@@ -48,7 +49,7 @@ def config(sampler: str, seed: int, proxy: str) -> RunConfig:
 def run(c: RunConfig, space, evaluator: Evaluator, checkpoints, ref):
     """Hypervolume after each checkpoint, and every (proxy, latency) point evaluated, with the
     search's own ask/evaluate/tell step (batches of the sampler's population) on an in-memory study."""
-    objectives = c.search.objectives()
+    objectives = c.search.spec()
     study = optuna.create_study(directions=objectives.directions, sampler=instantiate(c.sampler))
     batch = c.search.batch_size or c.sampler.get("population_size") or 1
     points: list[list[float]] = []
@@ -73,11 +74,11 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = config("tpe", 0, args.proxy)
-    space = get_space(base.space.name, **base.space.options())
+    space = SearchSpace(get_space(base.space.name, **base.space.options()), base.hardware_choices())
     p = base.proxy  # one evaluator for every run: evaluations are cached by architecture
-    evaluator = Evaluator(base.hardware_spec(), p.resolved_name, p.data, p.seed, base.budgets(),
-                          base.search.latency_model, p.budget, p.root)
-    refs = evaluator.evaluate(list(space.references.values()), score_all=True)
+    evaluator = Evaluator(space.hardware.reference, p.resolved_name, p.data, p.seed, base.budgets(),
+                          base.search.latency_model, p.budget, p.root, base.tech_spec())
+    refs = evaluator.evaluate([arch for arch, _ in space.references.values()], score_all=True)
     ref = reference_point([[e.proxy, e.latency_ms] for e in refs], UP_DOWN)
     checkpoints = sorted(args.budgets)
     results, everything = {}, []

@@ -1,5 +1,6 @@
 """Objectives: budgets as constraints, latency before proxy, batched evaluation, the training
 proxy, the reward."""
+import dataclasses
 import math
 
 import pytest
@@ -14,12 +15,15 @@ HW = sim.Hardware(rows=32, cols=32)
 
 
 def test_budget_violations_are_relative_and_feasible_at_or_below_zero():
-    b = Budgets(latency_ms=2.0, params=1_000_000)
-    v = b.violations(latency_ms=3.0, params=500_000, macs=10**9)
-    assert v == {"latency_ms": pytest.approx(0.5), "params": pytest.approx(-0.5)}
-    assert Budgets().violations(1.0, 1, 1) == {}
-    with pytest.raises(ValueError, match="constraints.macs"):
-        Budgets(macs=0)
+    b = Budgets(latency_ms=2.0, params=1_000_000, area_mm2=10.0, pes=1024)
+    measured = {"latency_ms": 3.0, "params": 500_000, "macs": 10**9, "energy_uj": 5.0, "area_mm2": 12.0, "pes": 512}
+    v = b.violations(measured)
+    assert v == {"latency_ms": pytest.approx(0.5), "params": pytest.approx(-0.5), "area_mm2": pytest.approx(0.2),
+                 "pes": pytest.approx(-0.5)}
+    assert Budgets().violations(measured) == {}
+    for field in ("macs", "energy_uj", "area_mm2", "pes"):
+        with pytest.raises(ValueError, match=f"constraints.{field}"):
+            Budgets(**{field: 0})
 
 
 def test_infeasible_candidate_skips_the_proxy(monkeypatch):
@@ -50,9 +54,9 @@ def test_batched_evaluation_equals_one_by_one_and_simulates_once(monkeypatch):
 
 
 def test_roofline_latency_model_is_never_faster_than_compute():
-    compute = Evaluator(HW, "params").latencies([V2])
-    roofline = Evaluator(HW, "params", latency_model="roofline").latencies([V2])
-    assert roofline[0][0] >= compute[0][0]
+    compute = Evaluator(HW, "params").measure([V2], [HW])
+    roofline = Evaluator(HW, "params", latency_model="roofline").measure([V2], [HW])
+    assert roofline[0][0] >= compute[0][0] and roofline[0][2:] == compute[0][2:]  # energy, area the same
     with pytest.raises(ValueError, match="latency_model"):
         Evaluator(HW, "params", latency_model="dram")
 
@@ -70,16 +74,41 @@ def test_training_proxy_equals_a_standalone_short_training():
 
 
 def test_objectives_values_and_a_skipped_proxy():
-    e = Evaluation(0.5, 2000, 2.0, 10, 20, {"params": 0.5})
+    e = Evaluation(0.5, 2000, 2.0, 10, 20, {"params": 0.5}, energy_uj=7.0, area_mm2=3.0)
     assert Objectives().values(e) == [0.5, 2.0] and Objectives().names == ["proxy", "latency_ms"]
     assert Objectives(latency_unit="cycles").values(e) == [0.5, 2000.0]
+    three = Objectives(metrics=("proxy", "latency", "energy"))
+    assert three.values(e) == [0.5, 2.0, 7.0] and three.directions == ["maximize", "minimize", "minimize"]
+    assert three.names == ["proxy", "latency_ms", "energy_uj"]
+    assert Objectives(metrics=("energy", "area")).values(e) == [7.0, 3.0]
     assert Objectives("reward", reward_target_ms=1.0).values(e) == [pytest.approx(mnas_reward(0.5, 2.0, 1.0))]
     skipped = Evaluation(None, 2000, 2.0, 10, 20, {"params": 0.5})
     assert Objectives().values(skipped)[0] == -math.inf
+    assert three.values(skipped)[2] == math.inf  # not measured: never on a front
     with pytest.raises(ValueError, match="search.objective: unknown objective 'max'"):
         Objectives("max")
     with pytest.raises(ValueError, match="search.reward_target_ms"):
         Objectives("reward")
+    with pytest.raises(ValueError, match="search.objectives: expected two or more distinct of proxy, latency, "
+                                         "energy, area, got \\['proxy', 'speed'\\]"):
+        Objectives(metrics=("proxy", "speed"))
+
+
+def test_candidates_on_several_arrays_from_one_simulator_call(monkeypatch):
+    """Each (arch, array) pair gets the numbers of its own standalone simulation, energy and area
+    included, from one call over the distinct architectures and arrays."""
+    archs = [zoo.get("mobilenet_v2", v) for v in ("baseline", "fuse_half", "fuse_full")]
+    arrays = [sim.Hardware(rows=16, cols=32), sim.Hardware(dataflow="ws", fuse=False), sim.Hardware(rows=16, cols=32)]
+    calls = []
+    real = objectives.sim.simulate
+    monkeypatch.setattr(objectives.sim, "simulate", lambda x, h, **k: calls.append((len(x), len(h))) or real(x, h, **k))
+    evaluations = Evaluator(HW, "params", budgets=Budgets(area_mm2=1e6)).evaluate(archs, arrays)
+    assert calls == [(3, 2)]
+    for arch, array, e in zip(archs, arrays, evaluations):
+        alone = real(arch, array)
+        assert (e.latency_cycles, e.energy_uj) == (alone.total_cycles, pytest.approx(alone.energy_pj / 1e6))
+        assert e.area_mm2 == pytest.approx(array.area_mm2()) and e.hardware == dataclasses.asdict(array)
+        assert e.constraints == {"area_mm2": pytest.approx(array.area_mm2() / 1e6 - 1)}
 
 
 def test_mnas_reward():

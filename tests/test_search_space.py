@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import nos
-from nos.search.space import arch_key, genome_hash
+from nos import sim
+from nos.search.space import HardwareChoices, SearchSpace, arch_key, genome_hash
 from search_spaces import get_space, names
 
 
@@ -97,3 +98,45 @@ def test_genome_of_recovers_reference_genomes_and_refuses_outsiders():
     narrow = get_space("mobilenet_v2", ops=("dw", "fuse_half"))
     assert narrow.genome_of(nos.zoo.get("mobilenet_v2", "fuse_full")) is None
     assert narrow.genome_of(nos.zoo.get("mobilenet_v1")) is None
+
+
+# ---------------------------------------------------------------- the array as search dimensions
+
+def test_hardware_choices_fixed_fields_lists_and_the_reference_array():
+    fixed = HardwareChoices({"rows": 32, "cols": 16, "dataflow": "ws"})
+    assert not fixed.searched and fixed.choices == [] and fixed.reference == sim.Hardware(rows=32, cols=16, dataflow="ws")
+    choices = HardwareChoices({"rows": [8, 64, 256], "cols": [16, 32], "dataflow": ["ws", "os"], "fuse": [False, True],
+                               "clock_mhz": 500.0})
+    assert [c.name for c in choices.choices] == ["hw.rows", "hw.cols", "hw.dataflow", "hw.fuse"]
+    # the paper's array where the options allow it (64 rows, os, FuSe), the first option where not (cols)
+    assert choices.reference == sim.Hardware(rows=64, cols=16, dataflow="os", fuse=True, clock_mhz=500.0)
+    genome = {"hw.rows": 256, "hw.cols": 32, "hw.dataflow": "ws", "hw.fuse": False}
+    array = choices.to_hardware(genome)
+    assert array == sim.Hardware(rows=256, cols=32, dataflow="ws", fuse=False, clock_mhz=500.0)
+    assert choices.genome_of(array) == genome and choices.genome_of(sim.Hardware(rows=128)) is None
+    assert choices.describe()["rows"] == [8, 64, 256] and choices.describe()["clock_mhz"] == 500.0
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"rowz": [8]}, "hardware.rowz: unknown field"),
+    ({"rows": []}, "hardware.rows: an empty list of choices"),
+    ({"rows": [8, -1]}, "hardware.rows: must be a positive integer, got -1"),
+    ({"dataflow": ["os", "rs"]}, "hardware.dataflow: unknown dataflow 'rs'"),
+    ({"ifmap_sram_kb": [64, 100000]}, "ifmap_sram_kb"),
+    ({"word_bytes": [1, 2]}, "hardware.word_bytes: the tech table is for 8-bit words, got 2 bytes"),
+])
+def test_bad_hardware_choices_name_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        HardwareChoices(fields)
+
+
+def test_a_search_space_gives_candidates_and_places_the_references_on_the_paper_array():
+    operators = get_space("mobilenet_v2", ops=("dw", "fuse_half"))
+    space = SearchSpace(operators, HardwareChoices({"rows": [32, 64], "fuse": [True, False]}))
+    assert space.size == operators.size * 4
+    genome = space.sample(np.random.default_rng(0))
+    arch, array = space.candidate(genome)
+    assert arch == operators.to_arch(genome) and array == space.hardware.to_hardware(genome)
+    assert space.genome_of(arch, array) == genome
+    for label, (ref, on) in space.references.items():
+        assert ref == operators.references[label] and on == sim.Hardware(rows=64, fuse=True)

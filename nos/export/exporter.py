@@ -22,8 +22,9 @@ from nos.export.runs import ExportError, SearchRun, read_run, read_study
 from nos.report.files import atomic_write
 
 INDEX = "index.csv"
-INDEX_COLUMNS = ("folder", "name", "study_name", "trial", "proxy", "latency_cycles", "latency_ms",
-                 "params", "macs", "feasible", "pareto", "weights", "files")
+INDEX_COLUMNS = ("folder", "name", "study_name", "trial", "proxy", "latency_cycles", "latency_ms", "energy_uj",
+                 "area_mm2", "rows", "cols", "dataflow", "fuse", "params", "macs", "feasible", "pareto", "weights",
+                 "files")
 
 
 def folder_name(study_name: str, trial: int) -> str:
@@ -133,6 +134,8 @@ def index_rows(out_dir: str | Path) -> list[dict[str, object]]:
             "study_name": search.get("study_name"), "trial": search.get("trial"),
             "proxy": (record.get("proxy") or {}).get("score"),
             "latency_cycles": latency.get("cycles"), "latency_ms": latency.get("ms"),
+            "energy_uj": record.get("energy_uj"), "area_mm2": record.get("area_mm2"),
+            **{field: (record.get("hardware") or {}).get(field) for field in ("rows", "cols", "dataflow", "fuse")},
             "params": record.get("params"), "macs": record.get("macs"),
             "feasible": search.get("feasible"), "pareto": search.get("pareto"),
             "weights": (record.get("weights") or {}).get("init"), "files": " ".join(record.get("files", ())),

@@ -117,9 +117,11 @@ def _record(arch: Arch, run: SearchRun | None, record: TrialRecord | None, weigh
         "name": arch.name,
         "arch": arch.to_dict(),
         "search": search,
-        "hardware": settings.get("hardware"),
+        "hardware": e.hardware if e is not None and e.hardware is not None else settings.get("hardware"),
         "latency": None if e is None else {"cycles": e.latency_cycles, "ms": e.latency_ms,
                                            "model": settings.get("latency_model", "compute")},
+        "energy_uj": None if e is None else e.energy_uj,
+        "area_mm2": None if e is None else e.area_mm2,
         "proxy": proxy,
         "params": arch.params(),
         "macs": arch.macs(),
@@ -141,8 +143,13 @@ def _readme(record: dict[str, Any], arch: Arch, folder: Path) -> str:
             (f"MACs (conv + linear, one {size} image)", f"{record['macs']:,}")]
     if record["latency"]:
         hardware = ", ".join(f"{k}={v}" for k, v in (record["hardware"] or {}).items())
-        rows.insert(0, ("simulated latency", f"{record['latency']['cycles']:,} cycles = "
-                                             f"{record['latency']['ms']:.4g} ms ({hardware})"))
+        simulated = [("the array it was chosen for", hardware),
+                     ("simulated latency", f"{record['latency']['cycles']:,} cycles = {record['latency']['ms']:.4g} ms")]
+        if record.get("energy_uj") is not None:
+            simulated.append(("simulated energy per inference", f"{record['energy_uj']:,.1f} uJ"))
+        if record.get("area_mm2") is not None:
+            simulated.append(("chip area of the array", f"{record['area_mm2']:.2f} mm^2"))
+        rows[:0] = simulated
     if record["proxy"]:
         proxy = record["proxy"]
         label = proxy.get("label") or " ".join(str(proxy[k]) for k in ("name", "data") if proxy.get(k))

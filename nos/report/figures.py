@@ -7,6 +7,7 @@ PNG bytes (written into the run directory) and the RGB array (logged to TensorBo
 from __future__ import annotations
 
 import io
+import textwrap
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -18,7 +19,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from nos.search.record import Evaluation, TrialRecord
 
-MARGINS = {"left": 0.1, "right": 0.72, "bottom": 0.11, "top": 0.92}  # the legend sits right of the axes
+MARGINS = {"left": 0.1, "right": 0.72, "bottom": 0.11, "top": 0.89}  # the legend sits right of the axes
 REFERENCE_MARKERS = {"baseline": "*", "fuse_full": "^", "fuse_half": "D", "fuse_full_50": "v", "fuse_half_50": "s"}
 
 
@@ -44,10 +45,12 @@ def _points(evaluations: Sequence[Evaluation], x: Axis, y: Axis) -> tuple[np.nda
 
 
 def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], references: Mapping[str, Evaluation],
-                 x: Axis, y: Axis, title: str = "") -> Figure:
-    """Every evaluated trial (grey), the front (blue steps, sorted along ``x``), infeasible trials
-    (red crosses along the bottom: their proxy was skipped) and the paper's variants, each with
-    its own marker; the legend sits outside the axes so it covers no point."""
+                 x: Axis, y: Axis, title: str = "", staircase: bool = True) -> Figure:
+    """Every evaluated trial (grey), the front (blue; joined by steps along ``x`` when it is the
+    front of these two objectives, ``staircase``, and shown as points when it is a projection of a
+    front of more), infeasible trials (red crosses along the bottom: their proxy was skipped) and
+    the paper's variants, each with its own marker; the legend sits outside the axes so it covers
+    no point."""
     fig = Figure(figsize=(8.5, 5), dpi=110)
     ax = fig.add_subplot()
     done = [r.evaluation for r in records if r.complete]
@@ -62,9 +65,11 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], r
                    label=f"infeasible ({len(infeasible)}; budget broken, not scored)")
     px, py = _points([r.evaluation for r in front], x, y)
     if px.size:
-        order = np.argsort(px)
-        ax.step(px[order], py[order], where="post", c="tab:blue", lw=1.2)
-        ax.scatter(px, py, s=28, c="tab:blue", zorder=3, label=f"Pareto front ({len(front)})")
+        if staircase:
+            order = np.argsort(px)
+            ax.step(px[order], py[order], where="post", c="tab:blue", lw=1.2)
+        ax.scatter(px, py, s=28, c="tab:blue", zorder=3,
+                   label=f"Pareto front ({len(front)})" if staircase else f"Pareto front, projected ({len(front)})")
     for label, e in references.items():
         rx, ry = x.of(e), y.of(e)
         if rx is None or ry is None:
@@ -75,7 +80,7 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], r
     _scale(ax, "y", y.log)
     ax.set_xlabel(x.label)
     ax.set_ylabel(y.label)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 80), fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.subplots_adjust(**MARGINS)  # fixed margins: tight_layout costs more than drawing the points
@@ -98,7 +103,7 @@ def sweep_figure(runs: Sequence[tuple[str, list[TrialRecord]]], x: Axis, y: Axis
     _scale(ax, "x", x.log)
     ax.set_xlabel(x.label)
     ax.set_ylabel(y.label)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 80), fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.subplots_adjust(**MARGINS)

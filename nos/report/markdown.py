@@ -1,7 +1,7 @@
 """``report.md``: the run's front as a table and how it compares with the paper's variants."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from nos.search.record import Evaluation, TrialRecord
@@ -15,13 +15,15 @@ class RunSummary:
     """What ``report.md`` states about a run.
 
     Attributes:
-        title: e.g. ``mobilenet_v2 on 64x64 os + FuSe``.
-        proxy_label: the proxy's name and unit, e.g. ``parameters (10-class head)``.
+        title: e.g. ``mobilenet_v2 on 64x64 os + FuSe, used folds``.
+        proxy_label: the proxy's name and unit, e.g. ``predicted ImageNet top-1 (%)``.
         trials: trials in the study; complete, feasible: of those, how many.
         front: the Pareto members, fastest first.
         references: the paper's variants of the backbone, label -> evaluation.
-        hypervolume: of the front, against ``hv_reference`` (proxy, latency ms).
+        metrics: the front's objectives (:class:`Evaluation` fields).
+        hypervolume: of the front, against ``hv_reference`` (one value per metric).
         stopped: why this invocation stopped (``n_trials``, ``timeout``, ``interrupted``).
+        arrays: the array was co-searched: name each member's array, and the best per area budget.
     """
 
     title: str
@@ -31,10 +33,11 @@ class RunSummary:
     feasible: int
     front: Sequence[TrialRecord]
     references: Mapping[str, Evaluation]
+    metrics: Sequence[str]
     hypervolume: float
-    hv_reference: Sequence[float]
+    hv_reference: Sequence[float] | None
     stopped: str = ""
-    notes: Sequence[str] = field(default_factory=tuple)
+    arrays: bool = False
 
 
 def dominance(front: Sequence[TrialRecord], reference: Evaluation) -> TrialRecord | None:
@@ -50,27 +53,46 @@ def _proxy(value: float | None) -> str:
     return "skipped" if value is None else f"{value:.5g}"
 
 
+def array_label(hardware: Mapping | None) -> str:
+    """An array in a few words, e.g. ``64x64 os + FuSe``."""
+    if not hardware:
+        return ""
+    return f"{hardware['rows']}x{hardware['cols']} {hardware['dataflow']}{' + FuSe' if hardware['fuse'] else ''}"
+
+
+def _number(value: float | None, digits: str) -> str:
+    return "" if value is None else format(value, digits)
+
+
 def report_markdown(s: RunSummary) -> str:
+    hv = ("" if s.hv_reference is None else
+          f" Hypervolume {s.hypervolume:.6g} (reference point: " +
+          ", ".join(f"{m} {v:.6g}" for m, v in zip(s.metrics, s.hv_reference)) + ").")
     lines = [f"# Search report: {s.title}", "",
              f"{s.trials} trials ({s.complete} complete, {s.feasible} feasible), {len(s.front)} on the Pareto front"
              + (f"; this invocation stopped: {s.stopped}" if s.stopped else "") + ".", "",
-             f"Proxy: {s.proxy_label}. Hypervolume {s.hypervolume:.6g} (reference point: proxy "
-             f"{s.hv_reference[0]:.6g}, latency {s.hv_reference[1]:.6g} ms).", *s.notes, "",
-             "| trial | proxy | latency (ms) | cycles | params (M) | MACs (M) | operators | reference |",
-             "|---:|---:|---:|---:|---:|---:|---|---|"]
+             f"Objectives: {', '.join(s.metrics)}. Proxy: {s.proxy_label}.{hv}", "",
+             "| trial | proxy | latency (ms) | cycles | energy (uJ) | params (M) | MACs (M) |"
+             + (" array | area (mm^2) |" if s.arrays else "") + " operators | reference |",
+             "|---:|---:|---:|---:|---:|---:|---:|" + ("---|---:|" if s.arrays else "") + "---|---|"]
     for r in s.front:
         e = r.evaluation
         ops = "".join(OP_LETTERS[b.op] for b in r.arch.blocks)
+        array = f" {array_label(e.hardware)} | {_number(e.area_mm2, '.2f')} |" if s.arrays else ""
         lines.append(f"| {r.number} | {_proxy(e.proxy)} | {e.latency_ms:.4f} | {e.latency_cycles} | "
-                     f"{e.params / 1e6:.3f} | {e.macs / 1e6:.1f} | {ops} | {r.reference or ''} |")
+                     f"{_number(e.energy_uj, '.1f')} | {e.params / 1e6:.3f} | {e.macs / 1e6:.1f} |{array} {ops} | "
+                     f"{r.reference or ''} |")
     lines += ["", "Operators: one letter per block, D = dw, F = full, H = fuse_half, U = fuse_full.", ""]
+    if s.arrays:
+        lines += best_arrays(s.front)
     if s.references:
         lines += ["## Against the paper's variants of this backbone", ""]
     for label in [*REFERENCE_ORDER, *(k for k in s.references if k not in REFERENCE_ORDER)]:
         ref = s.references.get(label)
         if ref is None:
             continue
-        head = f"- **{label}** (proxy {_proxy(ref.proxy)}, {ref.latency_ms:.4f} ms): "
+        head = f"- **{label}** (proxy {_proxy(ref.proxy)}, {ref.latency_ms:.4f} ms"
+        head += f" on {array_label(ref.hardware)}): " if s.arrays else "): "
         found = dominance(s.front, ref)
         if found is not None:
             e = found.evaluation
@@ -88,3 +110,27 @@ def report_markdown(s: RunSummary) -> str:
                     f"expansion conv)")
         lines.append(head + f"not dominated: {why}.")
     return "\n".join(lines) + "\n"
+
+
+def best_arrays(front: Sequence[TrialRecord]) -> list[str]:
+    """The best array per area budget: for each chip area a front member occupies (ascending),
+    the most accurate and the fastest member within that area, with their arrays."""
+    members = [r for r in front if r.evaluation.area_mm2 is not None]
+    if not members:
+        return []
+    lines = ["## The best array per area budget", "",
+             "For each area a front member occupies: the most accurate and the fastest front member whose "
+             "chip fits in it.", "",
+             "| area budget (mm^2) | most accurate: trial, proxy, array | fastest: trial, ms, array | "
+             "lowest energy: trial, uJ, array |", "|---:|---|---|---|"]
+    for budget in sorted({r.evaluation.area_mm2 for r in members}):
+        fits = [r for r in members if r.evaluation.area_mm2 <= budget]
+        best = max(fits, key=lambda r: (r.evaluation.proxy, -r.evaluation.latency_cycles))
+        fastest = min(fits, key=lambda r: (r.evaluation.latency_cycles, -r.evaluation.proxy))
+        frugal = min(fits, key=lambda r: (r.evaluation.energy_uj or 0.0, r.evaluation.latency_cycles))
+        lines.append(f"| {budget:.2f} | {best.number}, {_proxy(best.evaluation.proxy)}, "
+                     f"{array_label(best.evaluation.hardware)} | {fastest.number}, "
+                     f"{fastest.evaluation.latency_ms:.4f}, {array_label(fastest.evaluation.hardware)} | "
+                     f"{frugal.number}, {_number(frugal.evaluation.energy_uj, '.1f')}, "
+                     f"{array_label(frugal.evaluation.hardware)} |")
+    return lines + [""]

@@ -10,8 +10,9 @@ Under ``<run>/tb``, one writer holds:
   microseconds, so the fronts of the runs of a sweep overlay in one chart.
 
 HParams: one session per trial that reaches the Pareto front (``tb/hparams/trial-<n>``; the
-searched choices as hparams, the objectives as metrics) for the parallel-coordinates and
-scatter views; every trial is in ``trials.csv``, so the run selector stays short.
+searched choices as hparams, the array's ``hw.*`` fields among them in a co-search, and the
+objectives as metrics) for the parallel-coordinates and scatter views; every trial is in
+``trials.csv``, so the run selector stays short.
 """
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ class TensorBoardReport:
         add("trial/latency_cycles", e.latency_cycles, step)
         add("trial/params", e.params, step)
         add("trial/feasible", float(e.feasible), step)
+        for name in ("energy_uj", "area_mm2"):
+            if getattr(e, name) is not None:
+                add(f"trial/{name}", getattr(e, name), step)
 
     def study(self, finished: int, hypervolume: float, front_size: int) -> None:
         self.writer.add_scalar("study/hypervolume", hypervolume, finished)
@@ -67,8 +71,9 @@ class TensorBoardReport:
             e = r.evaluation
             metrics = {"metric/latency_ms": e.latency_ms, "metric/params_M": e.params / 1e6,
                        "metric/macs_M": e.macs / 1e6}
-            if e.proxy is not None:
-                metrics["metric/proxy"] = e.proxy
+            for name in ("proxy", "energy_uj", "area_mm2"):
+                if getattr(e, name) is not None:
+                    metrics[f"metric/{name}"] = getattr(e, name)
             self.writer.add_hparams(hparams[r.number], metrics, run_name=f"{HPARAMS_DIR}/trial-{r.number:05d}",
                                     global_step=r.number)
 

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from nos import proxies, sim
 from nos.search.objectives import Budgets, Objectives
+from nos.search.space import HardwareChoices
 
 SAMPLER_TARGETS = {
     "tpe": "optuna.samplers.TPESampler",
@@ -85,26 +86,32 @@ class SearchSettings:
     objective: str = "pareto"  # pareto: (proxy, latency); reward: MnasNet's single objective
     latency_unit: str = "ms"  # ms | cycles
     latency_model: str = "compute"  # compute | roofline
+    objectives: list[str] = field(default_factory=lambda: ["proxy", "latency"])  # pareto: 2+ of proxy, latency, energy, area
     reward_target_ms: Optional[float] = None
     reward_w: float = -0.07
     batch_size: Optional[int] = None  # trials proposed together; None: the sampler's population, else 1
     report_every: int = 100  # refresh pareto.json, the figures and TensorBoard's front every N trials
     seed_references: bool = True  # a new study first evaluates the paper's variants in the space
 
-    def objectives(self) -> Objectives:
-        return Objectives(self.objective, self.latency_unit, self.reward_target_ms, self.reward_w)
+    def spec(self) -> Objectives:
+        """The objectives these settings define."""
+        return Objectives(self.objective, tuple(self.objectives), self.latency_unit, self.reward_target_ms,
+                          self.reward_w)
 
 
 @dataclass
 class RunConfig:
     """Everything a search run needs (``conf/search.yaml`` composes one).
 
-    ``hardware`` holds :class:`nos.sim.Hardware` fields, ``sampler`` an Optuna sampler as
-    ``{"_target_": <class path>, "seed": ..., <options>}``, ``constraints`` the budgets.
+    ``hardware`` holds :class:`nos.sim.Hardware` fields, each a value or a list of values the
+    search chooses among (``conf/hardware/cosearch.yaml``); ``tech`` the :class:`nos.sim.Tech`
+    fields that price energy and area; ``sampler`` an Optuna sampler as
+    ``{"_target_": <class path>, "seed": ..., <options>}``; ``constraints`` the budgets.
     """
 
     space: SpaceConfig = field(default_factory=SpaceConfig)
-    hardware: Any = field(default_factory=HardwareSchema)
+    hardware: Any = field(default_factory=dict)
+    tech: Any = field(default_factory=dict)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     sampler: Any = field(default_factory=lambda: {"_target_": SAMPLER_TARGETS["tpe"], "seed": 0})
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -129,12 +136,16 @@ class RunConfig:
                              f"{', '.join(SAMPLER_TARGETS)}), got {self.sampler!r}")
         if not self.study_name:
             raise ValueError("study_name: must not be empty")
-        self.hardware_spec()
+        self.hardware_choices()
         self.budgets()
-        s.objectives()
+        s.spec()
 
-    def hardware_spec(self) -> sim.Hardware:
-        return sim.Hardware.from_dict(_plain(self.hardware))
+    def tech_spec(self) -> sim.Tech:
+        return sim.Tech.from_dict(_plain(self.tech))
+
+    def hardware_choices(self) -> HardwareChoices:
+        """The array: fixed fields, and the lists of choices of a co-search."""
+        return HardwareChoices(_plain(self.hardware), self.tech_spec())
 
     def budgets(self) -> Budgets:
         return Budgets(**_plain(self.constraints))
@@ -142,9 +153,10 @@ class RunConfig:
     def defining(self) -> dict[str, Any]:
         """The settings that define the study's objectives: a resumed study must keep them."""
         s = self.search
-        return {"space": dataclasses.asdict(self.space), "hardware": dataclasses.asdict(self.hardware_spec()),
+        return {"space": dataclasses.asdict(self.space), "hardware": self.hardware_choices().describe(),
+                "tech": dataclasses.asdict(self.tech_spec()),
                 "proxy": {**dataclasses.asdict(self.proxy), "name": self.proxy.resolved_name},
-                "search": {"objective": s.objective, "latency_unit": s.latency_unit,
+                "search": {"objective": s.objective, "objectives": list(s.objectives), "latency_unit": s.latency_unit,
                            "latency_model": s.latency_model, "reward_target_ms": s.reward_target_ms,
                            "reward_w": s.reward_w},
                 "constraints": dataclasses.asdict(self.budgets())}

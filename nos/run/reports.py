@@ -1,9 +1,10 @@
 """The reports of one run directory, kept current as trials finish (a thin composition of the
 writers in :mod:`nos.report`): per trial an appended line and TensorBoard scalars; every
-``search.report_every`` trials and at the end the front (``pareto.json``, ``front.png``,
-TensorBoard's figure and HParams); at the end ``report.md``."""
+``search.report_every`` trials and at the end the front (``pareto.json``, the figures as PNG and
+in TensorBoard, HParams); at the end ``report.md``."""
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -14,6 +15,21 @@ from nos.report.tensorboard import TensorBoardReport
 from nos.search.record import Evaluation, TrialRecord
 
 FRONT_PNG, REPORT_MD = "front.png", "report.md"
+AXES = {
+    "latency_ms": Axis("latency_ms", "latency (ms, simulated, log scale)", log=True),
+    "latency_cycles": Axis("latency_cycles", "latency (cycles, simulated, log scale)", log=True),
+    "energy_uj": Axis("energy_uj", "energy per inference (uJ, simulated, log scale)", log=True),
+    "area_mm2": Axis("area_mm2", "chip area (mm^2, log scale)", log=True),
+}
+
+
+def projections(metrics: Sequence[str]) -> list[tuple[str, str]]:
+    """The (x, y) pairs to draw for a front in ``metrics``: every pair, the proxy on the y axis
+    when it is one of them; the first is the proxy against the first other metric."""
+    pairs = []
+    for a, b in itertools.combinations(metrics, 2):
+        pairs.append((a, b) if b == "proxy" else (b, a) if a == "proxy" else (a, b))
+    return sorted(pairs, key=lambda pair: pair[1] != "proxy")
 
 
 class RunReports:
@@ -23,17 +39,19 @@ class RunReports:
         run_dir: the run directory.
         choices: the space's choice names (trials.csv columns, HParams).
         constraints: budget names (trials.csv columns).
-        title: the figure's and report's title.
+        title: the figures' and report's title.
         proxy_label: the proxy's name and unit (figure axis, report).
-        latency_label: the latency axis label.
+        metrics: the front's :class:`~nos.search.record.Evaluation` fields (its objectives).
         references: the paper's variants, drawn and compared with.
+        arrays: the array is searched (the report names each member's array).
     """
 
     def __init__(self, run_dir: str | Path, choices: Sequence[str], constraints: Sequence[str], title: str,
-                 proxy_label: str, latency_label: str, references: Mapping[str, Evaluation]):
+                 proxy_label: str, metrics: Sequence[str], references: Mapping[str, Evaluation], arrays: bool):
         self.run_dir = Path(run_dir)
-        self.title, self.proxy_label, self.references = title, proxy_label, dict(references)
-        self.axes = (Axis("latency_ms", latency_label, log=True), Axis("proxy", proxy_label))
+        self.title, self.proxy_label, self.references, self.arrays = title, proxy_label, dict(references), arrays
+        axes = {**AXES, "proxy": Axis("proxy", proxy_label)}
+        self.figures = [(axes[x], axes[y]) for x, y in projections(metrics)]
         self.log = TrialLog(self.run_dir, choices, constraints)
         self.tb = TensorBoardReport(self.run_dir / "tb")
 
@@ -49,15 +67,17 @@ class RunReports:
         self.tb.study(finished, hypervolume, front_size)
 
     def refresh(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord], step: int) -> None:
-        """The front in every form: pareto.json, front.png, TensorBoard's figure and sessions."""
+        """The front in every form: pareto.json, the figures (PNG and TensorBoard), HParams."""
         self.log.flush()
         write_records(self.run_dir / PARETO_JSON, front)
-        x, y = self.axes
-        png, rgb = render(front_figure(records, front, self.references, x, y, self.title))
-        tmp = self.run_dir / f".{FRONT_PNG}.tmp"
-        tmp.write_bytes(png)
-        tmp.replace(self.run_dir / FRONT_PNG)
-        self.tb.figure("pareto/front", rgb, step)
+        for i, (x, y) in enumerate(self.figures):
+            fig = front_figure(records, front, self.references, x, y, self.title, staircase=len(self.figures) == 1)
+            png, rgb = render(fig)
+            name = FRONT_PNG if i == 0 else f"front_{y.field}_vs_{x.field}.png"
+            tmp = self.run_dir / f".{name}.tmp"
+            tmp.write_bytes(png)
+            tmp.replace(self.run_dir / name)
+            self.tb.figure("pareto/front" if i == 0 else f"pareto/{y.field}_vs_{x.field}", rgb, step)
         self.tb.sessions(list(front), {r.number: _hparams(r) for r in front})
 
     def finish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord], summary: RunSummary,
@@ -73,8 +93,9 @@ class RunReports:
         return text
 
 
-def _hparams(record: TrialRecord) -> dict[str, str | int | float]:
-    """HParams of a trial: its searched choices, plus whether it is a paper variant."""
-    out: dict[str, str | int | float] = {name: value for name, value in record.genome.items()}
+def _hparams(record: TrialRecord) -> dict[str, str | int | float | bool]:
+    """HParams of a trial: its searched choices (the array's among them in a co-search), plus
+    whether it is a paper variant."""
+    out: dict[str, str | int | float | bool] = dict(record.genome)
     out["reference"] = record.reference or ""
     return out

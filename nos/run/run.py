@@ -32,14 +32,15 @@ from nos.run.reports import RunReports
 from nos.search import study as studies
 from nos.search.objectives import Evaluator
 from nos.search.pareto import Front, reference_point
-from nos.search.record import REFERENCE_ATTR, Evaluation, TrialRecord
-from nos.search.space import arch_key
+from nos.search.record import METRICS, REFERENCE_ATTR, Evaluation, TrialRecord
+from nos.search.space import SearchSpace, candidate_key
 from search_spaces import get_space
 
 log = logging.getLogger("nos.run")
 REFERENCES_ATTR, HV_REFERENCE_ATTR = "references", "hv_reference"
-FRONT_DIRECTIONS = ("maximize", "minimize")  # the reported front: proxy up, latency (ms) down
 STOPS = ("n_trials", "timeout", "interrupted")
+BEST = {"proxy": ("best proxy", ""), "latency_ms": ("fastest", " ms"), "latency_cycles": ("fastest", " cycles"),
+        "energy_uj": ("lowest energy", " uJ"), "area_mm2": ("smallest area", " mm^2")}
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,13 @@ class Run:
     def __init__(self, config: RunConfig, run_dir: str | Path, resume_hint: str | None = None):
         config.validate()
         self.config, self.run_dir, self.resume_hint = config, Path(run_dir), resume_hint
-        self.space = get_space(config.space.name, **config.space.options())
-        self.hardware = config.hardware_spec()
-        self.objectives = config.search.objectives()
+        tech = config.tech_spec()
+        self.space = SearchSpace(get_space(config.space.name, **config.space.options()), config.hardware_choices())
+        self.objectives = config.search.spec()
+        self.metrics = self.objectives.front  # the reported front's Evaluation fields
         p = config.proxy
-        self.evaluator = Evaluator(self.hardware, p.resolved_name, p.data, p.seed, config.budgets(),
-                                   config.search.latency_model, p.budget, p.root)
+        self.evaluator = Evaluator(self.space.hardware.reference, p.resolved_name, p.data, p.seed, config.budgets(),
+                                   config.search.latency_model, p.budget, p.root, tech)
         self.evaluator.check_data()
         self.sampler = _instantiate(config.sampler, "sampler")
         if not isinstance(self.sampler, optuna.samplers.BaseSampler):
@@ -122,8 +124,12 @@ class Run:
             raise ValueError(f"{key}: folder {str(file.parent)!r} does not exist")
 
     def _hardware_label(self) -> str:
-        h = self.hardware
-        return f"{h.rows}x{h.cols} {h.dataflow}{' + FuSe' if h.fuse else ''}, {h.fold} folds"
+        """The array in a few words: ``64x64 os + FuSe, used folds``, or the co-searched fields."""
+        hw = self.space.hardware
+        if hw.searched:
+            return "co-searched arrays (" + "; ".join(
+                f"{c.name[3:]} {'/'.join(map(str, c.options))}" for c in hw.choices) + ")"
+        return hardware_label(hw.reference)
 
     # ------------------------------------------------------------------ opening
     def open(self) -> Run:
@@ -136,19 +142,19 @@ class Run:
         self.references = self._references()
         self.hv_reference = self._hv_reference()
         if new and self.config.search.seed_references:
-            for label, arch in self.space.references.items():
-                genome = self.space.genome_of(arch)
+            for label, (arch, array) in self.space.references.items():
+                genome = self.space.genome_of(arch, array)
                 if genome is not None:
                     self.study.enqueue_trial(genome, user_attrs={REFERENCE_ATTR: label}, skip_if_exists=True)
         for number in studies.recover_stale_trials(self.study, self.storage):
             log.warning("trial %d: its worker died mid-trial; marked failed, its choices are retried once", number)
         self.records: dict[int, TrialRecord] = {}
-        self._keys: dict[int, str] = {}
         self._first: dict[str, int] = {}
-        self.front = Front(FRONT_DIRECTIONS)
+        self.front = Front([METRICS[m] for m in self.metrics])
         self.reports = RunReports(self.run_dir, [c.name for c in self.space.choices],
-                                  list(self.config.budgets().violations(1.0, 1, 1)), self.title, self.proxy_label,
-                                  f"latency (ms, simulated on {self._hardware_label()}, log scale)", self.references)
+                                  [name for name, bound in vars(self.config.budgets()).items() if bound is not None],
+                                  self.title, self.proxy_label, self.metrics, self.references,
+                                  self.space.hardware.searched)
         self._merge_stored(report=False)
         self.reports.start(self.records.values())
         write_json(self.run_dir / "run.json", self.describe())
@@ -178,9 +184,9 @@ class Run:
         if stored is not None:
             return {label: Evaluation.from_dict(e, f"study references.{label}") for label, e in stored.items()}
         references = {}
-        for i, (label, arch) in enumerate(self.space.references.items(), 1):
+        for i, (label, (arch, array)) in enumerate(self.space.references.items(), 1):
             start = time.monotonic()
-            e = references[label] = self.evaluator.evaluate([arch], score_all=True)[0]
+            e = references[label] = self.evaluator.evaluate([arch], array, score_all=True)[0]
             log.info("reference %s (%d/%d): proxy %.5g, %.4g ms (%.1f s)", label, i, len(self.space.references),
                      e.proxy, e.latency_ms, time.monotonic() - start)
         self.study.set_user_attr(REFERENCES_ATTR, {k: e.to_dict() for k, e in references.items()})
@@ -190,7 +196,8 @@ class Run:
         stored = self.study.user_attrs.get(HV_REFERENCE_ATTR)
         if stored is None and self.references:
             refs = list(self.references.values())
-            stored = reference_point([[e.proxy, e.latency_ms] for e in refs], FRONT_DIRECTIONS)
+            stored = reference_point([[e.metric(m) for m in self.metrics] for e in refs],
+                                     [METRICS[m] for m in self.metrics])
             self.study.set_user_attr(HV_REFERENCE_ATTR, stored)
         return None if stored is None else [float(v) for v in stored]
 
@@ -198,14 +205,14 @@ class Run:
         """``run.json``: the resolved configuration and the study's reference numbers."""
         c = self.config
         return {"study_name": c.study_name, "storage": self.storage_label, "space": c.space.name,
-                "space_options": c.space.options(), "hardware": dataclasses.asdict(self.hardware),
+                "space_options": c.space.options(), "hardware": self.space.hardware.describe(),
+                "hardware_searched": self.space.hardware.searched, "tech": dataclasses.asdict(c.tech_spec()),
                 "proxy": {**dataclasses.asdict(c.proxy), "name": c.proxy.resolved_name, "label": self.proxy_label},
                 "sampler": c.sampler, "seed": c.seed, "objective": c.search.objective,
                 "objectives": self.objectives.names, "latency_model": c.search.latency_model,
-                "budgets": dataclasses.asdict(c.budgets()), "input_size": self.space.base.input_size,
+                "budgets": dataclasses.asdict(c.budgets()), "input_size": self.space.operators.base.input_size,
                 "batch_size": self.batch,
-                "hv_reference": None if self.hv_reference is None else dict(zip(("proxy", "latency_ms"),
-                                                                                   self.hv_reference)),
+                "hv_reference": None if self.hv_reference is None else dict(zip(self.metrics, self.hv_reference)),
                 "references": {k: e.to_dict() for k, e in self.references.items()}}
 
     # ------------------------------------------------------------------ the records
@@ -214,13 +221,11 @@ class Run:
         self.records[record.number] = record
         changed = False
         if record.complete:
-            key = key or arch_key(record.arch)
-            self._keys[record.number] = key
-            self._first[key] = min(self._first.get(key, record.number), record.number)  # the earliest trial
-            self.evaluator.remember(key, record.evaluation)
             e = record.evaluation
-            changed = self.front.add(key, [e.proxy if e.proxy is not None else float("-inf"), e.latency_ms],
-                                     e.feasible)
+            key = key or candidate_key(record.arch, e.hardware)
+            self._first[key] = min(self._first.get(key, record.number), record.number)  # the earliest trial
+            self.evaluator.remember(key, e)
+            changed = self.front.add(key, [e.metric(m) for m in self.metrics], e.feasible)
         if report:
             self.reports.add(record)
             if record.reference and record.complete:
@@ -234,9 +239,9 @@ class Run:
                 self._add(studies.record_of(t), studies.stored_key(t), report)
 
     def front_records(self) -> list[TrialRecord]:
-        """The Pareto members (the earliest trial of each architecture), fastest first."""
+        """The Pareto members (the earliest trial of each candidate), fastest first."""
         members = [self.records[self._first[key]] for key in self.front.keys]
-        return sorted(members, key=lambda r: (r.evaluation.latency_cycles, -r.evaluation.proxy))
+        return sorted(members, key=lambda r: (r.evaluation.latency_cycles, -r.evaluation.metric("proxy")))
 
     def hypervolume(self) -> float:
         return 0.0 if self.hv_reference is None else self.front.hypervolume(self.hv_reference)
@@ -289,10 +294,12 @@ class Run:
         return self._finish(stopped, progress)
 
     def _best(self) -> str:
+        """The best value of each objective on the front so far."""
         values = self.front.values()
         if not len(values):
             return "no feasible trial yet"
-        return f"best proxy {values[:, 0].max():.4g}, fastest {values[:, 1].min():.4g} ms"
+        return ", ".join(f"{BEST[m][0]} {(values[:, i].max() if METRICS[m] == 'maximize' else values[:, i].min()):.4g}"
+                         f"{BEST[m][1]}" for i, m in enumerate(self.metrics))
 
     def _finish(self, stopped: str, progress: Progress) -> Outcome:
         studies.sync(self.storage)
@@ -310,8 +317,8 @@ class Run:
         summary = RunSummary(
             title=self.title, proxy_label=self.proxy_label, trials=len(records),
             complete=sum(r.complete for r in records), feasible=sum(r.feasible for r in records), front=front,
-            references=self.references, hypervolume=self.hypervolume(),
-            hv_reference=self.hv_reference or [float("nan")] * 2, stopped=stopped)
+            references=self.references, metrics=self.metrics, hypervolume=self.hypervolume(),
+            hv_reference=self.hv_reference, stopped=stopped, arrays=self.space.hardware.searched)
         report = self.reports.finish(records, front, summary, len(records))
         return Outcome(stopped, progress.done, front, summary.hypervolume, report)
 
@@ -338,6 +345,12 @@ class _StopOnCtrlC:
     def __exit__(self, *exc: Any) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+def hardware_label(h: Any) -> str:
+    """An array in a few words, e.g. ``64x64 os + FuSe, used folds`` (a Hardware or its fields)."""
+    h = h if isinstance(h, dict) else dataclasses.asdict(h)
+    return f"{h['rows']}x{h['cols']} {h['dataflow']}{' + FuSe' if h['fuse'] else ''}, {h['fold']} folds"
 
 
 def _get(tree: dict[str, Any], dotted: str) -> Any:

@@ -12,18 +12,19 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 
 from nos import proxies, sim
 from nos.arch import Arch
-from nos.search.record import Evaluation
-from nos.search.space import arch_key
+from nos.search.record import METRICS, Evaluation
+from nos.search.space import arch_key, candidate_key
 
 TRAIN = "train"  # the short-training proxy: validation accuracy after a short training budget
 PROXIES = (*proxies.NAMES, TRAIN)
 LATENCY_MODELS = ("compute", "roofline")
 LATENCY_UNITS = ("ms", "cycles")
 MODES = ("pareto", "reward")
+OBJECTIVES = {"proxy": "proxy", "latency": "latency_ms", "energy": "energy_uj", "area": "area_mm2"}
+"""Objective names of ``search.objectives`` -> the :class:`Evaluation` field (latency: in ``latency_unit``)."""
 
 
 @dataclass(frozen=True)
@@ -34,29 +35,35 @@ class Budgets:
         latency_ms: simulated latency at the configured clock, milliseconds.
         params: parameter count.
         macs: conv + linear multiply-accumulates per image.
+        energy_uj: simulated energy of one inference, microjoules.
+        area_mm2: chip area of the array, mm^2.
+        pes: processing elements of the array (rows x cols).
     """
 
     latency_ms: float | None = None
     params: int | None = None
     macs: int | None = None
+    energy_uj: float | None = None
+    area_mm2: float | None = None
+    pes: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("latency_ms", "params", "macs"):
-            value = getattr(self, name)
+        for name, value in vars(self).items():
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 raise ValueError(f"constraints.{name}: expected a positive number or null, got {value!r}")
 
-    def violations(self, latency_ms: float, params: int, macs: int) -> dict[str, float]:
-        """Constraint values in Optuna's convention (<= 0 satisfied), relative to the budget."""
-        measured = {"latency_ms": latency_ms, "params": params, "macs": macs}
+    def violations(self, measured: Mapping[str, float]) -> dict[str, float]:
+        """Constraint values in Optuna's convention (<= 0 satisfied), relative to the budget;
+        ``measured`` maps every budget name to its measured value."""
         return {name: measured[name] / bound - 1.0 for name, bound in vars(self).items() if bound is not None}
 
 
 class Evaluator:
-    """Evaluates architectures on one hardware with one proxy; remembers every result.
+    """Evaluates candidates, (architecture, array) pairs, with one proxy; remembers every result.
 
     Args:
-        hardware: the systolic array (latency at ``arch.input_size``, the deployment size).
+        hardware: the array candidates run on unless :meth:`evaluate` is given others (latency
+            at ``arch.input_size``, the deployment size).
         proxy: a score from :data:`nos.proxies.NAMES`, or ``train`` for the short-training
             proxy (validation accuracy after ``train_budget``).
         data: data set name for the proxy; ``root`` its folder where the data set needs one.
@@ -65,11 +72,12 @@ class Evaluator:
         budgets: constraints.
         latency_model: ``compute`` (compute cycles, as the paper) or ``roofline`` (per layer the
             larger of compute and DRAM-transfer cycles at the hardware's bandwidth).
+        tech: energies and areas of the arrays (:class:`nos.sim.Tech`).
     """
 
     def __init__(self, hardware: sim.Hardware, proxy: str, data: str = "digits", seed: int = 0,
                  budgets: Budgets = Budgets(), latency_model: str = "compute",
-                 train_budget: Mapping[str, Any] | None = None, root: str | None = None):
+                 train_budget: Mapping[str, Any] | None = None, root: str | None = None, tech: sim.Tech | None = None):
         if proxy not in PROXIES:
             raise ValueError(f"proxy.name: unknown proxy {proxy!r} (allowed: {', '.join(PROXIES)})")
         if proxy != TRAIN and train_budget:
@@ -80,6 +88,7 @@ class Evaluator:
         self.train_budget = proxies.Budget() if train_budget is None else proxies.train.as_budget(train_budget)
         self.hardware, self.proxy, self.data, self.seed, self.budgets = hardware, proxy, data, seed, budgets
         self.latency_model, self.root = latency_model, root
+        self.tech = sim.Tech() if tech is None else tech
         self._cache: dict[str, Evaluation] = {}
         self._proxies: dict[str, float] = {}
 
@@ -91,34 +100,56 @@ class Evaluator:
         except ValueError as err:
             raise ValueError(f"proxy.{err}") from None
 
-    def latencies(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
-        """(cycles, milliseconds) of one inference of each arch, from one simulator call."""
-        result = sim.simulate(list(archs), self.hardware)
+    def measure(self, archs: Sequence[Arch], hardware: Sequence[sim.Hardware]) -> list[tuple[int, float, float, float]]:
+        """(cycles, milliseconds, energy uJ, area mm^2) of one inference of each ``archs[i]`` on
+        ``hardware[i]``, from one simulator call over the distinct architectures and arrays."""
+        archs_at = {arch_key(a): a for a in archs}
+        arrays_at = {h: None for h in hardware}
+        arch_index = {key: i for i, key in enumerate(archs_at)}
+        array_index = {h: i for i, h in enumerate(arrays_at)}
+        result = sim.simulate(list(archs_at.values()), list(arrays_at), tech=self.tech)
         if self.latency_model == "roofline":
-            return np.atleast_1d(result.roofline_cycles), np.atleast_1d(result.roofline_latency_ms)
-        return np.atleast_1d(result.total_cycles), np.atleast_1d(result.latency_ms)
-
-    def evaluate(self, archs: Sequence[Arch], score_all: bool = False) -> list[Evaluation]:
-        """The evaluation of every arch, in order. Architectures not seen before are simulated
-        together in one call; the proxy runs only for those that meet every budget, unless
-        ``score_all`` (the paper's variants are compared whatever the budgets say)."""
-        keys = [arch_key(a) for a in archs]
-        new = {key: arch for key, arch in zip(keys, archs) if key not in self._cache}
-        if new:
-            cycles, ms = self.latencies(list(new.values()))
-            for (key, arch), c, t in zip(new.items(), cycles.tolist(), ms.tolist()):
-                params, macs = arch.params(), arch.macs()
-                constraints = self.budgets.violations(t, params, macs)
-                feasible = all(v <= 0 for v in constraints.values())
-                proxy = self._proxy(key, arch) if feasible else None
-                self._cache[key] = Evaluation(proxy, int(c), float(t), params, macs, constraints)
-        out = [self._cache[key] for key in keys]
-        if score_all:
-            out = [e if e.proxy is not None else dataclasses.replace(e, proxy=self._proxy(key, arch))
-                   for e, key, arch in zip(out, keys, archs)]
+            cycles, ms = result.roofline_cycles, result.roofline_latency_ms
+        else:
+            cycles, ms = result.total_cycles, result.latency_ms
+        energy, area = result.energy_pj, sim.area_mm2(list(arrays_at), self.tech)
+        out = []
+        for a, h in zip(archs, hardware):
+            i, j = array_index[h], arch_index[arch_key(a)]
+            out.append((int(cycles[i, j]), float(ms[i, j]), float(energy[i, j]) / 1e6, float(area[i])))
         return out
 
-    def _proxy(self, key: str, arch: Arch) -> float:
+    def evaluate(self, archs: Sequence[Arch], hardware: sim.Hardware | Sequence[sim.Hardware] | None = None,
+                 score_all: bool = False) -> list[Evaluation]:
+        """The evaluation of every arch (on ``hardware``: the evaluator's array, one array for all,
+        or one per arch), in order. Candidates not seen before are simulated together in one
+        call; the proxy runs only for those that meet every budget, unless ``score_all`` (the
+        paper's variants are compared whatever the budgets say)."""
+        hardware = self.hardware if hardware is None else hardware
+        arrays = [hardware] * len(archs) if isinstance(hardware, sim.Hardware) else list(hardware)
+        if len(arrays) != len(archs):
+            raise ValueError(f"hardware: {len(arrays)} arrays for {len(archs)} architectures")
+        keys = [candidate_key(a, h) for a, h in zip(archs, arrays)]
+        new = {key: (a, h) for key, a, h in zip(keys, archs, arrays) if key not in self._cache}
+        if new:
+            pairs = list(new.values())
+            for (key, (arch, h)), (c, t, energy, area) in zip(new.items(), self.measure(*zip(*pairs))):
+                params, macs = arch.params(), arch.macs()
+                measured = {"latency_ms": t, "params": params, "macs": macs, "energy_uj": energy,
+                            "area_mm2": area, "pes": h.rows * h.cols}
+                constraints = self.budgets.violations(measured)
+                feasible = all(v <= 0 for v in constraints.values())
+                proxy = self._proxy(arch) if feasible else None
+                self._cache[key] = Evaluation(proxy, c, t, params, macs, constraints, energy, area,
+                                              dataclasses.asdict(h))
+        out = [self._cache[key] for key in keys]
+        if score_all:
+            out = [e if e.proxy is not None else dataclasses.replace(e, proxy=self._proxy(arch))
+                   for e, arch in zip(out, archs)]
+        return out
+
+    def _proxy(self, arch: Arch) -> float:
+        key = arch_key(arch)
         if key not in self._proxies:
             self._proxies[key] = self.proxy_score(arch)
         return self._proxies[key]
@@ -127,7 +158,7 @@ class Evaluator:
         return self.evaluate([arch])[0]
 
     def __len__(self) -> int:
-        """Distinct architectures evaluated so far."""
+        """Distinct candidates evaluated so far."""
         return len(self._cache)
 
     def remember(self, key: str, evaluation: Evaluation) -> None:
@@ -145,17 +176,20 @@ class Evaluator:
 class Objectives:
     """What Optuna optimizes, from an :class:`Evaluation`.
 
-    ``pareto`` mode: (proxy up, latency down); ``reward`` mode: MnasNet's single objective
+    ``pareto`` mode: the ``metrics`` (two or more of :data:`OBJECTIVES`: ``proxy`` up,
+    ``latency``, ``energy``, ``area`` down); ``reward`` mode: MnasNet's single objective
     ``proxy * (latency_ms / reward_target_ms) ** reward_w``. A skipped proxy counts as -inf
     for the sampler (the trial is also infeasible, so it never reaches a front).
 
     Attributes:
         mode: one of :data:`MODES`.
+        metrics: the objectives of the ``pareto`` mode.
         latency_unit: ``ms`` or ``cycles`` (the latency objective's unit).
         reward_target_ms, reward_w: the reward's latency target and exponent.
     """
 
     mode: str = "pareto"
+    metrics: tuple[str, ...] = ("proxy", "latency")
     latency_unit: str = "ms"
     reward_target_ms: float | None = None
     reward_w: float = -0.07
@@ -163,6 +197,10 @@ class Objectives:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"search.objective: unknown objective {self.mode!r} (allowed: {', '.join(MODES)})")
+        unknown = [m for m in self.metrics if m not in OBJECTIVES]
+        if unknown or len(set(self.metrics)) != len(self.metrics) or len(self.metrics) < 2:
+            raise ValueError(f"search.objectives: expected two or more distinct of {', '.join(OBJECTIVES)}, "
+                             f"got {list(self.metrics)}")
         if self.latency_unit not in LATENCY_UNITS:
             raise ValueError(f"search.latency_unit: unknown unit {self.latency_unit!r} "
                              f"(allowed: {', '.join(LATENCY_UNITS)})")
@@ -170,20 +208,25 @@ class Objectives:
             raise ValueError("search.reward_target_ms: the reward objective needs a positive latency target in ms")
 
     @property
+    def front(self) -> list[str]:
+        """The :class:`Evaluation` fields of the reported Pareto front (``reward`` mode: proxy, latency)."""
+        metrics = self.metrics if self.mode == "pareto" else ("proxy", "latency")
+        return [f"latency_{self.latency_unit}" if m == "latency" else OBJECTIVES[m] for m in metrics]
+
+    @property
     def names(self) -> list[str]:
         """Metric names, as Optuna's ``study.metric_names``."""
-        return ["reward"] if self.mode == "reward" else ["proxy", f"latency_{self.latency_unit}"]
+        return ["reward"] if self.mode == "reward" else self.front
 
     @property
     def directions(self) -> list[str]:
-        return ["maximize"] if self.mode == "reward" else ["maximize", "minimize"]
+        return ["maximize"] if self.mode == "reward" else [METRICS[name] for name in self.front]
 
     def values(self, e: Evaluation) -> list[float]:
-        proxy = -math.inf if e.proxy is None else e.proxy
         if self.mode == "reward":
-            return [-math.inf if e.proxy is None else mnas_reward(proxy, e.latency_ms, self.reward_target_ms,
+            return [-math.inf if e.proxy is None else mnas_reward(e.proxy, e.latency_ms, self.reward_target_ms,
                                                                   self.reward_w)]
-        return [proxy, float(e.latency_ms if self.latency_unit == "ms" else e.latency_cycles)]
+        return [e.metric(name) for name in self.front]
 
 
 def mnas_reward(accuracy: float, latency: float, target: float, w: float = -0.07) -> float:

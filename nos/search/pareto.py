@@ -6,15 +6,12 @@ so one dominance rule and one hypervolume routine serve every objective mix.
 """
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from nos.search.space import arch_key
-
-if TYPE_CHECKING:
-    from nos.search.record import TrialRecord
+from nos.search.record import METRICS, TrialRecord
+from nos.search.space import candidate_key
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -146,17 +143,18 @@ class Front:
         return hypervolume(self.values(), self.directions, reference)
 
 
-def front_records(records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """The Pareto members among complete records in (proxy up, latency down): feasible and
-    non-dominated, the earliest trial of each architecture, fastest first."""
+def front_records(records: Sequence[TrialRecord], metrics: Sequence[str] = ("proxy", "latency_ms")
+                  ) -> list[TrialRecord]:
+    """The Pareto members among complete records in ``metrics`` (fields of
+    :class:`~nos.search.record.Evaluation`, directions from :data:`~nos.search.record.METRICS`):
+    feasible and non-dominated, the earliest trial of each candidate, fastest first."""
     first: dict[str, TrialRecord] = {}
     for r in sorted((r for r in records if r.complete), key=lambda r: r.number):
-        first.setdefault(arch_key(r.arch), r)
+        first.setdefault(candidate_key(r.arch, r.evaluation.hardware), r)
     done = list(first.values())
     if not done:
         return []
-    values = [[-math.inf if r.evaluation.proxy is None else r.evaluation.proxy, r.evaluation.latency_ms]
-              for r in done]
-    mask = pareto_mask(values, ("maximize", "minimize"), [r.feasible for r in done])
+    values = [[r.evaluation.metric(m) for m in metrics] for r in done]
+    mask = pareto_mask(values, [METRICS[m] for m in metrics], [r.feasible for r in done])
     front = [r for r, keep in zip(done, mask) if keep]
-    return sorted(front, key=lambda r: (r.evaluation.latency_cycles, -r.evaluation.proxy))
+    return sorted(front, key=lambda r: (r.evaluation.latency_cycles, -r.evaluation.metric("proxy")))

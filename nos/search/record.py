@@ -20,6 +20,9 @@ RECORD_ATTR = "nos"  # the Optuna user attribute that holds a trial's evaluation
 REFERENCE_ATTR = "reference"  # the user attribute naming the paper variant a trial evaluates
 WORKER_ATTR = "worker"  # host:pid of the process that runs the trial (crash recovery)
 STATES = ("COMPLETE", "FAIL", "RUNNING", "WAITING", "PRUNED")
+METRICS = {"proxy": "maximize", "latency_ms": "minimize", "latency_cycles": "minimize", "energy_uj": "minimize",
+           "area_mm2": "minimize"}
+"""Objective metrics (:class:`Evaluation` fields) and their directions."""
 
 
 class RecordError(ValueError):
@@ -38,6 +41,9 @@ class Evaluation:
         params: parameters of the network (BN included).
         macs: conv + linear multiply-accumulates for one image at the deployment resolution.
         constraints: budget name -> Optuna constraint value ``measured / budget - 1`` (<= 0: met).
+        energy_uj: energy of one inference on the hardware, microjoules (``nos.sim``'s model).
+        area_mm2: chip area of the hardware, mm^2.
+        hardware: the :class:`nos.sim.Hardware` fields of the array it was simulated on.
     """
 
     proxy: float | None
@@ -46,6 +52,9 @@ class Evaluation:
     params: int
     macs: int
     constraints: Mapping[str, float] = field(default_factory=dict)
+    energy_uj: float | None = None
+    area_mm2: float | None = None
+    hardware: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.proxy is not None and not math.isfinite(self.proxy):
@@ -58,15 +67,30 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         return {"proxy": self.proxy, "latency_cycles": self.latency_cycles, "latency_ms": self.latency_ms,
-                "params": self.params, "macs": self.macs, "constraints": dict(self.constraints)}
+                "energy_uj": self.energy_uj, "area_mm2": self.area_mm2, "params": self.params, "macs": self.macs,
+                "constraints": dict(self.constraints), "hardware": None if self.hardware is None else dict(self.hardware)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "evaluation") -> Evaluation:
+        hardware = data.get("hardware")
+        if hardware is not None and not isinstance(hardware, Mapping):
+            raise RecordError(f"{where}.hardware: expected an object of Hardware fields")
         return cls(proxy=_number(data, "proxy", float, where, optional=True),
                    latency_cycles=_number(data, "latency_cycles", int, where),
                    latency_ms=_number(data, "latency_ms", float, where),
                    params=_number(data, "params", int, where), macs=_number(data, "macs", int, where),
-                   constraints=_constraints(data.get("constraints"), where))
+                   constraints=_constraints(data.get("constraints"), where),
+                   energy_uj=_number(data, "energy_uj", float, where, optional=True),
+                   area_mm2=_number(data, "area_mm2", float, where, optional=True),
+                   hardware=None if hardware is None else dict(hardware))
+
+    def metric(self, name: str) -> float:
+        """Objective metric ``name`` (:data:`METRICS`) as a number to optimise: a skipped proxy is
+        -inf, a metric that was not measured +inf (never on a front)."""
+        value = getattr(self, name)
+        if value is None:
+            return -math.inf if METRICS[name] == "maximize" else math.inf
+        return float(value)
 
 
 @dataclass(frozen=True)

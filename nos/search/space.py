@@ -10,10 +10,11 @@ import itertools
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator, Mapping, Protocol
 
 import numpy as np
 
+from nos import sim
 from nos.arch import OPERATORS, Arch, check_kernel
 
 Genome = dict[str, Any]
@@ -113,7 +114,8 @@ class BackboneSpace:
                 change["exp"] = round(cin * genome[f"b{i}.expansion"])
             blocks.append(dataclasses.replace(block, **change))
             cin = block.out
-        return dataclasses.replace(self.base, name=f"{self.name}/{genome_hash(genome)}", blocks=tuple(blocks))
+        own = {c.name: genome[c.name] for c in self.choices}
+        return dataclasses.replace(self.base, name=f"{self.name}/{genome_hash(own)}", blocks=tuple(blocks))
 
     def genome_of(self, arch: Arch) -> Genome | None:
         """The genome whose :meth:`to_arch` has ``arch``'s operators, kernels and widths, or
@@ -132,6 +134,114 @@ class BackboneSpace:
         return genome if valid else None
 
 
+HARDWARE_PREFIX = "hw."
+PAPER_ARRAY = {"rows": 64, "cols": 64, "dataflow": "os", "fuse": True}  # the FuSeConv paper's array
+
+
+class HardwareChoices:
+    """The array a search evaluates candidates on: fixed fields, and fields given as a list of
+    options that every trial chooses among (a co-search of the array with the operators).
+
+    Args:
+        fields: :class:`nos.sim.Hardware` field -> value, or -> list of values to choose from
+            (choices named ``hw.<field>``); missing fields keep Hardware's defaults.
+        tech: the technology table the arrays are priced with (each option's area is checked).
+    """
+
+    def __init__(self, fields: Mapping[str, Any], tech: sim.Tech | None = None):
+        names = [f.name for f in dataclasses.fields(sim.Hardware)]
+        self.fixed: dict[str, Any] = {}
+        self.choices: list[Choice] = []
+        for name, value in dict(fields).items():
+            if name not in names:
+                raise ValueError(f"hardware.{name}: unknown field (allowed: {', '.join(names)})")
+            if isinstance(value, (list, tuple)):
+                if not value:
+                    raise ValueError(f"hardware.{name}: an empty list of choices")
+                self.choices.append(Choice(f"{HARDWARE_PREFIX}{name}", tuple(value)))
+            else:
+                self.fixed[name] = value
+        self.tech = sim.Tech() if tech is None else tech
+        options = [self.to_hardware({c.name: option}, partial=True) for c in self.choices for option in c.options]
+        sim.area_mm2(options or [self.to_hardware({})], self.tech)  # every SRAM size must be priced
+        for h in options or [self.to_hardware({})]:
+            if h.word_bytes * 8 != self.tech.word_bits:
+                raise ValueError(f"hardware.word_bytes: the tech table is for {self.tech.word_bits}-bit words, "
+                                 f"got {h.word_bytes} bytes")
+        self.reference = self.to_hardware({c.name: _paper_option(c) for c in self.choices})
+        """The paper's array where the choices allow it (each field's first option where not)."""
+
+    @property
+    def searched(self) -> bool:
+        """Whether trials choose the array (some field has options)."""
+        return bool(self.choices)
+
+    def to_hardware(self, genome: Genome, partial: bool = False) -> sim.Hardware:
+        """The array of a genome's ``hw.*`` choices (with ``partial``, missing ones keep defaults)."""
+        chosen = {c.name[len(HARDWARE_PREFIX):]: genome[c.name] for c in self.choices if c.name in genome}
+        if not partial and len(chosen) < len(self.choices):
+            missing = [c.name for c in self.choices if c.name not in genome]
+            raise ValueError(f"genome: missing choices {missing}")
+        return sim.Hardware.from_dict({**self.fixed, **chosen})
+
+    def genome_of(self, hardware: sim.Hardware) -> Genome | None:
+        """The ``hw.*`` choices that give ``hardware``, or None when it is not among them."""
+        genome = {c.name: getattr(hardware, c.name[len(HARDWARE_PREFIX):]) for c in self.choices}
+        if any(genome[c.name] not in c.options for c in self.choices):
+            return None
+        return genome if self.to_hardware(genome) == hardware else None
+
+    def describe(self) -> dict[str, Any]:
+        """The fields as configured: fixed values and lists of options."""
+        return {**self.fixed, **{c.name[len(HARDWARE_PREFIX):]: list(c.options) for c in self.choices}}
+
+
+def _paper_option(choice: Choice) -> Any:
+    value = PAPER_ARRAY.get(choice.name[len(HARDWARE_PREFIX):])
+    return value if value in choice.options else choice.options[0]
+
+
+class SearchSpace:
+    """What a search chooses: a backbone's operator choices and the array's hardware choices.
+    One genome gives one candidate, an (Arch, Hardware) pair.
+
+    Args:
+        operators: the backbone's operator (kernel, expansion) choices.
+        hardware: the array's fixed fields and choices.
+    """
+
+    def __init__(self, operators: BackboneSpace, hardware: HardwareChoices):
+        self.operators, self.hardware = operators, hardware
+        self.name = operators.name
+        self.choices = [*operators.choices, *hardware.choices]
+
+    @property
+    def size(self) -> int:
+        """Number of distinct genomes (candidates)."""
+        return math.prod(len(c.options) for c in self.choices)
+
+    def sample(self, rng: np.random.Generator) -> Genome:
+        """A uniformly random genome."""
+        return {c.name: c.options[int(rng.integers(len(c.options)))] for c in self.choices}
+
+    def suggest(self, trial: Suggester) -> Genome:
+        """A genome chosen by an Optuna trial (define-by-run)."""
+        return {c.name: trial.suggest_categorical(c.name, list(c.options)) for c in self.choices}
+
+    def candidate(self, genome: Genome) -> tuple[Arch, sim.Hardware]:
+        return self.operators.to_arch(genome), self.hardware.to_hardware(genome)
+
+    @property
+    def references(self) -> dict[str, tuple[Arch, sim.Hardware]]:
+        """The paper's variants of the backbone, each on the paper's array (where the choices allow)."""
+        return {label: (arch, self.hardware.reference) for label, arch in self.operators.references.items()}
+
+    def genome_of(self, arch: Arch, hardware: sim.Hardware) -> Genome | None:
+        """The genome of a candidate, or None when it lies outside the space."""
+        ops, hw = self.operators.genome_of(arch), self.hardware.genome_of(hardware)
+        return None if ops is None or hw is None else {**ops, **hw}
+
+
 def genome_hash(genome: Genome) -> str:
     """A stable 12-hex-digit key of a genome (independent of dict order and process)."""
     text = ",".join(f"{k}={genome[k]!r}" for k in sorted(genome))
@@ -142,3 +252,10 @@ def arch_key(arch: Arch) -> str:
     body = arch.to_dict()
     body.pop("name")
     return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def candidate_key(arch: Arch, hardware: sim.Hardware | Mapping[str, Any] | None) -> str:
+    """A stable key of an (architecture, array) pair, for result caches and fronts (the array as
+    a Hardware or its fields, as an :class:`~nos.search.record.Evaluation` records them)."""
+    fields = dataclasses.asdict(hardware) if isinstance(hardware, sim.Hardware) else dict(hardware or {})
+    return hashlib.sha1(f"{arch_key(arch)}|{json.dumps(fields, sort_keys=True)}".encode()).hexdigest()

@@ -25,7 +25,7 @@ from nos.arch import Arch
 from nos.search.objectives import Evaluator, Objectives
 from nos.search.record import (RECORD_ATTR, REFERENCE_ATTR, WORKER_ATTR, Evaluation, RecordError,
                                TrialRecord)
-from nos.search.space import BackboneSpace, Genome, arch_key
+from nos.search.space import Genome, SearchSpace, candidate_key
 
 CONFIG_ATTR = "nos_config"  # study user attribute: the configuration that defines the objectives
 
@@ -143,7 +143,7 @@ def open_study(name: str, storage: optuna.storages.BaseStorage, sampler: optuna.
     return study
 
 
-def ask(study: optuna.Study, space: BackboneSpace, count: int, worker: str,
+def ask(study: optuna.Study, space: SearchSpace, count: int, worker: str,
         pending: list[optuna.Trial]) -> list[tuple[optuna.Trial, Genome]]:
     """``count`` new trials and their genomes, proposed together by the study's sampler; each
     trial is appended to ``pending`` as soon as it exists (so an interrupted caller can fail it)."""
@@ -159,26 +159,28 @@ def ask(study: optuna.Study, space: BackboneSpace, count: int, worker: str,
 def tell(study: optuna.Study, trial: optuna.Trial, arch: Arch, key: str, evaluation: Evaluation,
          objectives: Objectives, cached_from: int | None = None) -> FrozenTrial:
     """Store ``evaluation`` in the trial (one user attribute), set its constraints, complete it;
-    returns the finished trial."""
-    trial.set_user_attr(RECORD_ATTR, {**evaluation.to_dict(), "arch": arch.to_json(indent=None), "arch_key": key,
+    returns the finished trial. ``key``: the candidate's :func:`~nos.search.space.candidate_key`."""
+    trial.set_user_attr(RECORD_ATTR, {**evaluation.to_dict(), "arch": arch.to_json(indent=None), "key": key,
                                       "cached_from": cached_from})
     for name, value in evaluation.constraints.items():
         trial.set_constraint(name, value)
     return study.tell(trial, objectives.values(evaluation))
 
 
-def step(study: optuna.Study, space: BackboneSpace, evaluator: Evaluator, objectives: Objectives, count: int,
+def step(study: optuna.Study, space: SearchSpace, evaluator: Evaluator, objectives: Objectives, count: int,
          worker: str, pending: list[optuna.Trial], earlier: Mapping[str, int]) -> list[tuple[TrialRecord, str]]:
-    """One batch of the search: ask ``count`` trials, evaluate their architectures together
-    (one simulator call), tell every result. Returns each finished trial's record and arch key.
+    """One batch of the search: ask ``count`` trials, evaluate their candidates together (one
+    simulator call over every (architecture, array) pair), tell every result. Returns each
+    finished trial's record and candidate key.
 
     ``pending`` holds the trials asked and not yet told (an interrupted caller fails them);
-    ``earlier`` maps arch keys to the earliest trial with that architecture (``cached_from``)."""
+    ``earlier`` maps candidate keys to the earliest trial with that candidate (``cached_from``)."""
     asked = ask(study, space, count, worker, pending)
-    archs = [space.to_arch(genome) for _, genome in asked]
+    candidates = [space.candidate(genome) for _, genome in asked]
+    archs, arrays = [a for a, _ in candidates], [h for _, h in candidates]
     done = []
-    for (trial, _), arch, evaluation in zip(asked, archs, evaluator.evaluate(archs)):
-        key = arch_key(arch)
+    for (trial, _), arch, array, evaluation in zip(asked, archs, arrays, evaluator.evaluate(archs, arrays)):
+        key = candidate_key(arch, array)
         frozen = tell(study, trial, arch, key, evaluation, objectives, earlier.get(key))
         pending.remove(trial)
         done.append((record_of(frozen, arch), key))
@@ -208,9 +210,9 @@ def record_of(trial: FrozenTrial, arch: Arch | None = None) -> TrialRecord:
 
 
 def stored_key(trial: FrozenTrial) -> str | None:
-    """The ``arch_key`` a completed trial stored, if any."""
+    """The candidate key a completed trial stored, if any."""
     stored = trial.user_attrs.get(RECORD_ATTR)
-    return stored.get("arch_key") if isinstance(stored, dict) else None
+    return stored.get("key") if isinstance(stored, dict) else None
 
 
 def _alive(worker: str) -> bool:
