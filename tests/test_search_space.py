@@ -1,4 +1,5 @@
 """Search spaces: size, sampling, enumeration, genome -> Arch, registry errors."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -140,3 +141,21 @@ def test_a_search_space_gives_candidates_and_places_the_references_on_the_paper_
     assert space.genome_of(arch, array) == genome
     for label, (ref, on) in space.references.items():
         assert ref == operators.references[label] and on == sim.Hardware(rows=64, fuse=True)
+
+
+def test_stage_space_ties_the_blocks_of_each_stage():
+    space = get_space("mobilenet_v2_stages")
+    per_block = get_space("mobilenet_v2")
+    assert [c.name for c in space.choices] == [f"s{j}.op" for j in range(7)] and space.size == 4 ** 7
+    assert space.stage_of == [0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6]  # MobileNetV2's 7 stages
+    genome = space.sample(np.random.default_rng(3))
+    arch = space.to_arch(genome)
+    assert [b.op for b in arch.blocks] == [genome[f"s{j}.op"] for j in space.stage_of]
+    assert arch == dataclasses.replace(per_block.to_arch(space.block_genome(genome)), name=arch.name)
+    assert space.genome_of(arch) == genome
+    uniform = space.to_arch({f"s{j}.op": "fuse_half" for j in range(7)})
+    mixed = dataclasses.replace(uniform, blocks=(*uniform.blocks[:2], dataclasses.replace(uniform.blocks[2], op="full"),
+                                                 *uniform.blocks[3:]))
+    assert space.genome_of(mixed) is None  # blocks 1 and 2 (one stage) differ
+    assert all(space.genome_of(a) is not None for a in space.references.values())  # the paper's variants are stage-uniform
+    assert len(list(space.enumerate({f"s{j}.op": "dw" for j in range(5)}))) == 16

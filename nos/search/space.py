@@ -105,6 +105,15 @@ class BackboneSpace:
         missing = [c.name for c in self.choices if c.name not in genome]
         if missing:
             raise ValueError(f"genome: missing choices {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        own = {c.name: genome[c.name] for c in self.choices}
+        return dataclasses.replace(self._build(self.block_genome(own)), name=f"{self.name}/{genome_hash(own)}")
+
+    def block_genome(self, genome: Genome) -> Genome:
+        """The per-block choices (``b<i>.op`` ...) a genome of this space stands for."""
+        return genome
+
+    def _build(self, genome: Genome) -> Arch:
+        """The backbone with a per-block genome's operators, kernels and widths."""
         blocks, cin = [], self.base.stem.out
         for i, block in enumerate(self.base.blocks):
             change: dict[str, Any] = {"op": genome[f"b{i}.op"]}
@@ -114,24 +123,69 @@ class BackboneSpace:
                 change["exp"] = round(cin * genome[f"b{i}.expansion"])
             blocks.append(dataclasses.replace(block, **change))
             cin = block.out
-        own = {c.name: genome[c.name] for c in self.choices}
-        return dataclasses.replace(self.base, name=f"{self.name}/{genome_hash(own)}", blocks=tuple(blocks))
+        return dataclasses.replace(self.base, blocks=tuple(blocks))
 
     def genome_of(self, arch: Arch) -> Genome | None:
         """The genome whose :meth:`to_arch` has ``arch``'s operators, kernels and widths, or
         None when ``arch`` lies outside the space (used to seed a study with references)."""
         if len(arch.blocks) != len(self.base.blocks):
             return None
-        genome: Genome = {}
+        blocks: Genome = {}
         for i, (block, base) in enumerate(zip(arch.blocks, self.base.blocks)):
-            genome[f"b{i}.op"] = block.op
+            blocks[f"b{i}.op"] = block.op
             if self.kernels:
-                genome[f"b{i}.kernel"] = block.kernel
+                blocks[f"b{i}.kernel"] = block.kernel
             if self.expansions and base.expand:
-                genome[f"b{i}.expansion"] = next((t for t in self.expansions
+                blocks[f"b{i}.expansion"] = next((t for t in self.expansions
                                                   if round(arch.in_channels_of(i) * t) == block.exp), None)
-        valid = all(genome.get(c.name) in c.options for c in self.choices)
+        genome = self.from_blocks(blocks)
+        valid = genome is not None and all(genome.get(c.name) in c.options for c in self.choices)
         return genome if valid else None
+
+    def from_blocks(self, blocks: Genome) -> Genome | None:
+        """The genome of this space that stands for per-block choices (None if there is none)."""
+        return blocks
+
+
+class StageSpace(BackboneSpace):
+    """MnasNet's factorized hierarchical space: the blocks of a stage (consecutive blocks with one
+    output width) share one choice of each kind (``s<j>.op``, ``s<j>.kernel``, ``s<j>.expansion``),
+    so a 17-block MobileNetV2 with 4 operators has 4^7 = 16,384 genomes instead of 4^17 (small
+    enough to enumerate together with a grid of arrays). Arguments as :class:`BackboneSpace`.
+    """
+
+    def __init__(self, name: str, base: Arch, ops=OPERATORS, kernels=None, expansions=None,
+                 references: dict[str, Arch] | None = None):
+        super().__init__(name, base, ops, kernels, expansions, references)
+        self.stage_of: list[int] = []
+        for i, block in enumerate(base.blocks):
+            first = i == 0 or block.out != base.blocks[i - 1].out
+            self.stage_of.append(self.stage_of[-1] + first if self.stage_of else 0)
+        per_block = {c.name: c.options for c in self.choices}
+        stage_options: dict[str, tuple[Any, ...]] = {}
+        for name, options in per_block.items():  # a stage takes the options all its blocks allow
+            block, kind = name.split(".")
+            key = f"s{self.stage_of[int(block[1:])]}.{kind}"
+            kept = stage_options.get(key, options)
+            stage_options[key] = tuple(o for o in kept if o in options)
+        self.choices = [Choice(name, options) for name, options in stage_options.items()]
+
+    def block_genome(self, genome: Genome) -> Genome:
+        out = {}
+        for i, stage in enumerate(self.stage_of):
+            for kind in ("op", "kernel", "expansion"):
+                if f"s{stage}.{kind}" in genome:
+                    out[f"b{i}.{kind}"] = genome[f"s{stage}.{kind}"]
+        return out
+
+    def from_blocks(self, blocks: Genome) -> Genome | None:
+        genome: Genome = {}
+        for name, value in blocks.items():
+            block, kind = name.split(".")
+            key = f"s{self.stage_of[int(block[1:])]}.{kind}"
+            if genome.setdefault(key, value) != value:
+                return None  # the blocks of a stage differ: not in this space
+        return genome
 
 
 HARDWARE_PREFIX = "hw."
