@@ -14,6 +14,7 @@ import logging
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,12 @@ class Outcome:
 
 
 def _instantiate(node: dict[str, Any], key: str, **overrides: Any) -> Any:
-    """``hydra.utils.instantiate`` with a one-line error naming ``key``."""
+    """``hydra.utils.instantiate`` with a one-line error naming ``key`` (and without Optuna's
+    notes that a sampler or storage option is experimental)."""
     try:
-        return instantiate(node, **overrides)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return instantiate(node, **overrides)
     except InstantiationException as err:
         cause = err.__cause__ if err.__cause__ is not None else err
         message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
