@@ -53,11 +53,14 @@ def _proxy(value: float | None) -> str:
     return "skipped" if value is None else f"{value:.5g}"
 
 
-def array_label(hardware: Mapping | None) -> str:
-    """An array in a few words, e.g. ``64x64 os + FuSe``."""
+def array_label(hardware: Mapping | None, fold: bool = False) -> str:
+    """An array (its Hardware fields) in a few words, e.g. ``64x64 os + FuSe`` (with ``fold``:
+    ``64x64 os + FuSe, used folds``)."""
     if not hardware:
         return ""
-    return f"{hardware['rows']}x{hardware['cols']} {hardware['dataflow']}{' + FuSe' if hardware['fuse'] else ''}"
+    h = hardware
+    return f"{h['rows']}x{h['cols']} {h['dataflow']}{' + FuSe' if h['fuse'] else ''}" + \
+        (f", {h['fold']} folds" if fold else "")
 
 
 def _number(value: float | None, digits: str) -> str:

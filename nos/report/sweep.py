@@ -17,15 +17,16 @@ from torch.utils.tensorboard import SummaryWriter
 
 from nos.report.figures import Axis, render, sweep_figure
 from nos.report.files import PARETO_JSON, atomic_write, read_records
+from nos.report.markdown import array_label
 from nos.search.record import Evaluation, TrialRecord
 
 
 def run_label(run: dict[str, Any]) -> str:
+    """A job of a sweep in a few words: space, array, sampler, proxy."""
     h = run["hardware"]
     sampler = str(run["sampler"].get("_target_", "")).rsplit(".", 1)[-1] if isinstance(run["sampler"], dict) \
         else run["sampler"]
-    return (f"{run['space']} {h['rows']}x{h['cols']} {h['dataflow']}{'+fuse' if h['fuse'] else ''} "
-            f"{sampler} {run['proxy']['name']}")
+    return f"{run['space']} {array_label(h)} {sampler} {run['proxy']['name']}"
 
 
 def collect(sweep_dir: str | Path) -> list[tuple[str, dict[str, Any], list[TrialRecord]]]:

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 from nos import proxies
 from nos.report.files import write_json
-from nos.report.markdown import RunSummary
+from nos.report.markdown import RunSummary, array_label
 from nos.run.config import RunConfig, differences
 from nos.run.progress import Progress
 from nos.run.reports import RunReports
@@ -133,7 +133,7 @@ class Run:
         if hw.searched:
             return "co-searched arrays (" + "; ".join(
                 f"{c.name[3:]} {'/'.join(map(str, c.options))}" for c in hw.choices) + ")"
-        return hardware_label(hw.reference)
+        return array_label(dataclasses.asdict(hw.reference), fold=True)
 
     # ------------------------------------------------------------------ opening
     def open(self) -> Run:
@@ -349,12 +349,6 @@ class _StopOnCtrlC:
     def __exit__(self, *exc: Any) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
-
-
-def hardware_label(h: Any) -> str:
-    """An array in a few words, e.g. ``64x64 os + FuSe, used folds`` (a Hardware or its fields)."""
-    h = h if isinstance(h, dict) else dataclasses.asdict(h)
-    return f"{h['rows']}x{h['cols']} {h['dataflow']}{' + FuSe' if h['fuse'] else ''}, {h['fold']} folds"
 
 
 def _get(tree: dict[str, Any], dotted: str) -> Any:
