@@ -132,7 +132,7 @@ def test_unusable_storage_urls_exit_2_quickly(tmp_path, url, capsys):
     ("hardware.fuse=maybe", "hardware.fuse"),
     ("space.kernels=[4]", "space.kernels"),
     ("bogus=1", "bogus"),
-    ("+serach.n_trials=5", "serach: unknown key (allowed: space, hardware, proxy, sampler, storage, search"),
+    ("+serach.n_trials=5", "serach: unknown key (allowed: space, hardware, tech, proxy, sampler, storage, search"),
     ("+hardware.bogus=1", "hardware.bogus: unknown key (allowed: rows, cols"),
     ("search.n_trials", "search.n_trials"),
     ("storage=rdb", "storage.url: missing"),
