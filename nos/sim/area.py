@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nos.sim.tech import Tech
+from nos.sim.tech import DEFAULT_TECH, Tech
 
 AREA_PARTS = ("pe_array", "fuse", "ifmap_sram", "filter_sram", "ofmap_sram")
 
@@ -19,7 +19,7 @@ AREA_PARTS = ("pe_array", "fuse", "ifmap_sram", "filter_sram", "ofmap_sram")
 def area_breakdown(configs: Sequence[Any], tech: Tech | None = None) -> dict[str, np.ndarray]:
     """Area of each part (:data:`AREA_PARTS`) of each :class:`nos.sim.Hardware` config, mm^2,
     arrays shaped (configs,)."""
-    tech = Tech() if tech is None else tech
+    tech = DEFAULT_TECH if tech is None else tech
     pes = np.array([h.rows * h.cols for h in configs], dtype=np.float64)
     fuse = np.array([h.fuse for h in configs], dtype=bool)
     parts = {"pe_array": pes * tech.pe_um2() * 1e-6, "fuse": np.where(fuse, pes * tech.fuse_pe_um2() * 1e-6, 0.0)}

@@ -23,7 +23,7 @@ from nos.sim.hardware import DATAFLOWS, FOLDS, MEMORY_MODELS, Hardware
 from nos.sim.layers import KINDS, LayerTable
 from nos.sim.memory import Config, DramTraffic, dram_traffic, memory_cycles
 from nos.sim.paper import paper_cycles
-from nos.sim.tech import Tech
+from nos.sim.tech import DEFAULT_TECH, Tech
 
 MODELS = ("scalesim", "paper", "paper_era")
 """Cycle models: ``scalesim`` (SCALE-Sim v3 GEMM dataflows + FuSe row broadcast from
@@ -414,4 +414,4 @@ def simulate(x: Any, hardware: Hardware | Sequence[Hardware] = Hardware(), model
     if tech is not None and not isinstance(tech, Tech):
         raise TypeError(f"tech: expected a nos.sim.Tech, got {type(tech).__name__}")
     table, one_network = _as_table(x, input_size)
-    return SimResult(table, configs, model, one_config, one_network, Tech() if tech is None else tech)
+    return SimResult(table, configs, model, one_config, one_network, DEFAULT_TECH if tech is None else tech)

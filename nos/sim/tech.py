@@ -125,3 +125,8 @@ class Tech:
             raise ValueError(f"hardware.{field}: the tech table covers SRAMs of {low:g}-{high:g} KiB, got {bad:g}")
         values = np.log(getattr(self, f"sram_{what}"))
         return np.exp(np.interp(np.log(kib), np.log(self.sram_kib), values))
+
+
+DEFAULT_TECH = Tech()
+"""The documented default table; simulations without a ``tech`` share this one instance (built
+and validated once, not on every call)."""
