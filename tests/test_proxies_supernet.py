@@ -225,3 +225,22 @@ def test_bad_training_arguments_are_named(space):
         train_supernet(Supernet(dataclasses.replace(_base(), in_channels=1)), "synthetic", budget=BUDGET)
     with pytest.raises(TypeError, match="supernet: expected a Supernet"):
         train_supernet(_base(), "synthetic", budget=BUDGET)
+
+
+@pytest.mark.parametrize("options", [{}, {"kernels": (3, 5), "expansions": (3, 6)}])
+def test_the_supernet_holds_what_the_search_space_samples(options):
+    """Built from a BackboneSpace's parts, the supernet has the same choices per block and
+    holds every architecture the space samples (this is how the search will build it)."""
+    import numpy as np
+
+    from search_spaces import get_space
+
+    space = get_space("mobilenet_v2", **options)
+    supernet = Supernet(space.base, space.ops, space.kernels, space.expansions)
+    assert supernet.size == space.size
+    ops = [c.options for c in space.choices if c.name.endswith(".op")]
+    assert [tuple(dict.fromkeys(b.op for b in blocks)) for blocks in supernet.choices] == ops
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        arch = space.to_arch(space.sample(rng))
+        assert [key.split("_k")[0] for key in supernet.path(arch)] == [b.op for b in arch.blocks]
