@@ -4,7 +4,9 @@
 scores (higher = predicted more accurate); :data:`NAMES` lists them and :data:`DEFAULT`
 is the one the calibration (``experiments/results/proxy_calibration.md``) chose.
 :func:`train_accuracy` and :func:`successive_halving` are the short-training proxy;
-:func:`rank_ensemble` aggregates several scores over a population.
+:class:`Supernet` and :func:`train_supernet` the weight-sharing one (train once, read each
+candidate's accuracy with inherited weights); :func:`rank_ensemble` aggregates several
+scores over a population.
 """
 from __future__ import annotations
 
@@ -15,14 +17,15 @@ from nos.arch import Arch
 from nos.proxies.data import DATASETS, Dataset, load
 from nos.proxies.ensemble import rank_ensemble
 from nos.proxies.scores import SCORES
+from nos.proxies.supernet import Supernet, train_supernet
 from nos.proxies.train import Budget, HalvingResult, materialize, successive_halving, train_accuracy
 
 NAMES: tuple[str, ...] = tuple(SCORES)
 DEFAULT = "params"  # experiments/results/proxy_calibration.md: no zero-cost score beat it
 DEFAULT_BATCH_SIZE = 64
 
-__all__ = ["DATASETS", "DEFAULT", "NAMES", "Budget", "Dataset", "HalvingResult", "load", "rank_ensemble",
-           "score", "score_population", "successive_halving", "train_accuracy"]
+__all__ = ["DATASETS", "DEFAULT", "NAMES", "Budget", "Dataset", "HalvingResult", "Supernet", "load", "rank_ensemble",
+           "score", "score_population", "successive_halving", "train_accuracy", "train_supernet"]
 
 
 def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "digits", seed: int = 0,
@@ -38,11 +41,11 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
     Args:
         model_or_arch: a :class:`nos.Arch` or a ``torch.nn.Module`` taking (N, C, H, W) images.
         name: the score.
-        data: a data set name (``digits``, ``synthetic``, ``cifar10``) or a :class:`Dataset`.
+        data: a data set name (``digits``, ``synthetic``, ``cifar10``, ``folder``) or a :class:`Dataset`.
         seed: random seed.
         resolution: input side length in pixels; None: a Dataset's own, else 32.
         batch_size: images per minibatch.
-        root: the local CIFAR-10 folder (``data="cifar10"`` only).
+        root: the local CIFAR-10 folder or image folder (``data="cifar10"`` or ``"folder"`` only).
     """
     if name not in SCORES:
         raise ValueError(f"name: unknown proxy {name!r} (allowed: {', '.join(NAMES)})")

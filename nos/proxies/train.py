@@ -143,7 +143,7 @@ def train_accuracy(model_or_arch: nn.Module | Arch, data: str | Dataset = "digit
 
     An :class:`Arch` is built at ``budget.width`` with the data set's class count; a module
     is trained on a copy. ``data`` is a name (see :data:`nos.proxies.data.DATASETS`) or a
-    :class:`Dataset`; ``root`` is the local CIFAR-10 folder.
+    :class:`Dataset`; ``root`` is the local CIFAR-10 folder or image folder.
     """
     budget = as_budget(budget)
     dataset = load(data, budget.resolution, root)
