@@ -166,10 +166,10 @@ def supernet_scores(archs: list[Arch], seed: int, budget: Budget, cache_dir: Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--archs", type=int, default=40, help="sampled architectures (besides the 5 zoo variants)")
+    parser.add_argument("--archs", type=int, default=35, help="sampled architectures (besides the 5 zoo variants)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="ground-truth training seeds")
-    parser.add_argument("--epochs", type=float, default=20.0, help="ground-truth training epochs")
-    parser.add_argument("--width", type=float, default=0.25, help="width multiplier (ground truth and supernet)")
+    parser.add_argument("--epochs", type=float, default=40.0, help="ground-truth training epochs")
+    parser.add_argument("--width", type=float, default=0.125, help="width multiplier (ground truth and supernet)")
     parser.add_argument("--resolution", type=int, default=32, help="input pixels (ground truth and supernet)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per step (ground truth and supernet)")
     parser.add_argument("--supernet-seeds", type=int, nargs="+", default=[0, 1, 2])
