@@ -235,4 +235,4 @@ def test_cifar10_errors_are_clear(tmp_path):
 
 
 def test_datasets_are_named():
-    assert DATASETS == ("digits", "synthetic", "cifar10")
+    assert DATASETS == ("digits", "synthetic", "cifar10", "folder")

@@ -6,7 +6,9 @@
 (:func:`nos.proxies.predictor.predict` gives it with its std). :data:`DEFAULT` is the one the
 measurements chose.
 :func:`train_accuracy` and :func:`successive_halving` are the short-training proxy;
-:func:`rank_ensemble` aggregates several scores over a population.
+:class:`Supernet` and :func:`train_supernet` the weight-sharing one (train once, read each
+candidate's accuracy with inherited weights); :func:`rank_ensemble` aggregates several
+scores over a population.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from nos.proxies.data import DATASETS, Dataset, load
 from nos.proxies.ensemble import rank_ensemble
 from nos.proxies.predictor import Prediction, predict
 from nos.proxies.scores import SCORES
+from nos.proxies.supernet import Supernet, train_supernet
 from nos.proxies.train import Budget, HalvingResult, materialize, successive_halving, train_accuracy
 
 IMAGENET = "imagenet"  # predicted from the Arch's shapes, no network is built
@@ -28,9 +31,9 @@ SHAPE_SCORES = ("params", "flops")  # exact from an Arch's shape arithmetic: no 
 DEFAULT = IMAGENET  # experiments/results/accuracy_predictor.md: ranks published ImageNet accuracy best
 DEFAULT_BATCH_SIZE = 64
 
-__all__ = ["DATASETS", "DEFAULT", "IMAGENET", "NAMES", "Budget", "Dataset", "HalvingResult", "Prediction",
+__all__ = ["DATASETS", "DEFAULT", "IMAGENET", "NAMES", "Budget", "Dataset", "HalvingResult", "Prediction", "Supernet",
            "describe", "load", "predict", "rank_ensemble", "score", "score_population", "successive_halving",
-           "train_accuracy"]
+           "train_accuracy", "train_supernet"]
 
 
 def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "digits", seed: int = 0,
@@ -49,11 +52,11 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
     Args:
         model_or_arch: a :class:`nos.Arch` or a ``torch.nn.Module`` taking (N, C, H, W) images.
         name: the score.
-        data: a data set name (``digits``, ``synthetic``, ``cifar10``) or a :class:`Dataset`.
+        data: a data set name (``digits``, ``synthetic``, ``cifar10``, ``folder``) or a :class:`Dataset`.
         seed: random seed.
         resolution: input side length in pixels; None: a Dataset's own, else 32.
         batch_size: images per minibatch.
-        root: the local CIFAR-10 folder (``data="cifar10"`` only).
+        root: the local CIFAR-10 folder or image folder (``data="cifar10"`` or ``"folder"`` only).
     """
     if name not in NAMES:
         raise ValueError(f"name: unknown proxy {name!r} (allowed: {', '.join(NAMES)})")

@@ -1,8 +1,11 @@
-"""Image classification data for the proxies: ``digits``, ``synthetic`` and local ``cifar10``.
+"""Image classification data for the proxies: ``digits``, ``synthetic``, local ``cifar10`` and
+the user's own image ``folder``.
 
 A :class:`Dataset` keeps its images at their native resolution (digits: 8x8, synthetic:
-8x8, CIFAR-10: 32x32) and serves normalised float32 batches resized (bilinear) to its
-``resolution``; :meth:`Dataset.at` changes the resolution without copying the images.
+8x8, CIFAR-10: 32x32, folder: the images' own size or ``image_size``) and serves
+normalised float32 batches resized (bilinear) to its ``resolution``; :meth:`Dataset.at`
+changes the resolution without copying the images and :meth:`Dataset.resplit` draws a
+seeded stratified train/validation split of the pooled images.
 
 * ``digits``: scikit-learn's bundled handwritten digits (1,797 real 8x8 grey images,
   10 classes), grey replicated to 3 channels, fixed stratified split 1,437 train / 360
@@ -11,22 +14,28 @@ A :class:`Dataset` keeps its images at their native resolution (digits: 8x8, syn
   512 train / 128 validation images. Learnable and instant, for smoke tests.
 * ``cifar10``: the standard python-pickle folder (``data_batch_1`` .. ``data_batch_5``,
   ``test_batch``) under a user-given ``root``; never downloaded. Validation = test batch.
+* ``folder``: PNG/JPEG images under a user-given ``root``, one sub-folder per class, read
+  with Pillow as RGB. Either ``root/train/<class>/`` and ``root/val/<class>/`` (split by
+  folder) or ``root/<class>/`` split by a seeded stratified ``val_fraction`` (default 0.2).
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import pickle
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATASETS = ("digits", "synthetic", "cifar10")
+DATASETS = ("digits", "synthetic", "cifar10", "folder")
 DEFAULT_RESOLUTION = 32
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+IMAGE_FORMATS = ("PNG", "JPEG")
+DEFAULT_VAL_FRACTION = 0.2  # a folder without train/ and val/ sub-folders
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +92,29 @@ class Dataset:
         index = torch.randperm(self.size("train"), generator=generator)[:batch_size]
         return self.images("train", index), self.labels("train", index)
 
+    def resplit(self, val_fraction: float, seed: int = 0) -> Dataset:
+        """Train and validation images pooled and split again, stratified by class: of each
+        class's ``n`` images, ``min(round(val_fraction * n), n - 1)`` (chosen by ``seed``) go to
+        validation, so every class keeps a training image. Normalisation statistics are
+        recomputed on the new training split."""
+        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction: expected a number in (0, 1), got {val_fraction!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed: expected an integer, got {seed!r}")
+        x, y = torch.cat([self.train_x, self.val_x]), torch.cat([self.train_y, self.val_y])
+        train, val = _stratified(y, val_fraction, seed)
+        return _make(self.name, x[train], y[train], x[val], y[val], self.num_classes, self.resolution)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """SHA-1 (hex) of the name, class count, images and labels of both splits: equal
+        fingerprints mean the same data (the served resolution is not part of it)."""
+        digest = hashlib.sha1(f"{self.name}/{self.num_classes}".encode())
+        for tensor in (self.train_x, self.train_y, self.val_x, self.val_y):
+            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
     def _split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         if split == "train":
             return self.train_x, self.train_y
@@ -91,16 +123,35 @@ class Dataset:
         raise ValueError(f"split: unknown split {split!r} (allowed: train, val)")
 
 
-def _check_resolution(resolution: int) -> None:
+def _check_resolution(resolution: int, field: str = "resolution") -> None:
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
-        raise ValueError(f"resolution: expected a positive integer (pixels), got {resolution!r}")
+        raise ValueError(f"{field}: expected a positive integer (pixels), got {resolution!r}")
 
 
-def _make(name: str, train_x, train_y, val_x, val_y, num_classes: int) -> Dataset:
+def _make(name: str, train_x, train_y, val_x, val_y, num_classes: int,
+          resolution: int = DEFAULT_RESOLUTION) -> Dataset:
     stats = train_x.float()
     mean = stats.mean(dim=(0, 2, 3))
     std = stats.std(dim=(0, 2, 3)).clamp_min(1e-6)
-    return Dataset(name, train_x, train_y, val_x, val_y, num_classes, mean, std)
+    return Dataset(name, train_x, train_y, val_x, val_y, num_classes, mean, std, resolution)
+
+
+def _stratified(y: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices) into the labels ``y``, each in ascending order:
+    of each class's ``n`` images, ``min(round(val_fraction * n), n - 1)`` seeded picks go to
+    validation."""
+    generator = torch.Generator().manual_seed(seed)
+    train, val = [], []
+    for label in torch.unique(y).tolist():
+        members = torch.nonzero(y == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        k = min(round(val_fraction * len(members)), len(members) - 1)
+        val.append(members[:k])
+        train.append(members[k:])
+    train_index, val_index = torch.cat(train).sort().values, torch.cat(val).sort().values
+    if not len(val_index):
+        raise ValueError(f"val_fraction: {val_fraction} of {len(y)} images leaves the validation split empty")
+    return train_index, val_index
 
 
 @lru_cache(maxsize=1)
@@ -168,25 +219,123 @@ def _cifar10(root: str) -> Dataset:
                  torch.from_numpy(va_x), torch.from_numpy(va_y), 10)
 
 
-def load(data: str | Dataset = "digits", resolution: int | None = None, root: str | None = None) -> Dataset:
+def _class_folders(folder: Path, field: str) -> list[Path]:
+    """The class sub-folders of ``folder`` (sorted by name); dot-files are ignored."""
+    if not folder.is_dir():
+        raise ValueError(f"{field}: image folder {str(folder)!r} does not exist")
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    stray = [p.name for p in entries if not p.is_dir()]
+    if stray:
+        raise ValueError(f"{field}: {str(folder)!r} must hold only class sub-folders, found file {stray[0]!r}")
+    return entries
+
+
+def _read_image(path: Path, image_size: int | None) -> np.ndarray:
+    """One PNG/JPEG file as an RGB uint8 array (3, H, W), resized to ``image_size`` if given."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.format not in IMAGE_FORMATS:
+                raise ValueError(f"root: {str(path)!r} is a {image.format} image (allowed: PNG, JPEG)")
+            rgb = image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"root: {str(path)!r} is not a readable PNG or JPEG image ({err})") from None
+    if image_size is not None:
+        rgb = rgb.resize((image_size, image_size), Image.BILINEAR)
+    return np.asarray(rgb).transpose(2, 0, 1)
+
+
+def _read_classes(folders: list[Path], classes: list[str], image_size: int | None) -> tuple[list[np.ndarray], list[int]]:
+    """Images and labels of the class ``folders``; a label is the folder's index in ``classes``."""
+    images, labels = [], []
+    for folder in folders:
+        files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+        if not files:
+            raise ValueError(f"root: class folder {str(folder)!r} holds no images")
+        for path in files:
+            if path.is_dir():
+                raise ValueError(f"root: class folder {str(folder)!r} must hold only images, found folder {path.name!r}")
+            images.append(_read_image(path, image_size))
+            labels.append(classes.index(folder.name))
+    shapes = {image.shape for image in images}
+    if len(shapes) > 1:
+        raise ValueError(f"image_size: the images differ in size ({', '.join(f'{w}x{h}' for _, h, w in sorted(shapes)[:3])}"
+                         f"{', ...' if len(shapes) > 3 else ''}); give image_size=<pixels> to resize them all")
+    return images, labels
+
+
+@lru_cache(maxsize=2)
+def _folder(root: str, image_size: int | None, listing: tuple) -> Dataset:
+    """``listing`` (every file's path, size and mtime) is only part of the cache key, so an
+    edited folder is read again."""
+    folder = Path(root)
+    split = (folder / "train").is_dir() and (folder / "val").is_dir()
+    train_folders = _class_folders(folder / "train" if split else folder, "root")
+    val_folders = _class_folders(folder / "val", "root") if split else []
+    classes = [p.name for p in train_folders]
+    unknown = [p.name for p in val_folders if p.name not in classes]
+    if unknown:
+        raise ValueError(f"root: val/ has class folder {unknown[0]!r} that train/ lacks (train classes: {', '.join(classes)})")
+    if len(classes) < 2:
+        raise ValueError(f"root: an image folder needs at least 2 class sub-folders, found {len(classes)} "
+                         f"({', '.join(classes) or 'none'}) in {root!r}")
+    images, labels = _read_classes(train_folders + val_folders, classes, image_size)
+    x, y = torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64)
+    n_train = sum(1 for p in train_folders for f in p.iterdir() if not f.name.startswith("."))
+    if not split:
+        train, val = _stratified(y, DEFAULT_VAL_FRACTION, 0)
+        return _make("folder", x[train], y[train], x[val], y[val], len(classes))
+    return _make("folder", x[:n_train], y[:n_train], x[n_train:], y[n_train:], len(classes))
+
+
+def _listing(root: Path) -> tuple:
+    return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()))
+
+
+def load(data: str | Dataset = "digits", resolution: int | None = None, root: str | None = None,
+         val_fraction: float | None = None, split_seed: int = 0, image_size: int | None = None) -> Dataset:
     """The data set ``data`` (a name in :data:`DATASETS` or a :class:`Dataset`) at ``resolution``.
 
-    ``resolution`` None keeps a :class:`Dataset`'s own and gives a named one
-    :data:`DEFAULT_RESOLUTION`. ``root`` is the local CIFAR-10 folder, required for
-    ``cifar10`` and unused otherwise.
+    Args:
+        data: ``digits``, ``synthetic``, ``cifar10``, ``folder`` or a :class:`Dataset`.
+        resolution: side length (pixels) of the batches served; None keeps a
+            :class:`Dataset`'s own and gives a named one :data:`DEFAULT_RESOLUTION`.
+        root: the local CIFAR-10 folder (``cifar10``) or the image folder (``folder``);
+            required for those two and refused for the others.
+        val_fraction: pool train and validation images and split them again, stratified,
+            with this fraction (per class) for validation (:meth:`Dataset.resplit`); None
+            keeps the data set's own split (``folder`` without ``train/`` and ``val/``:
+            :data:`DEFAULT_VAL_FRACTION`, seed 0).
+        split_seed: the seed of that split.
+        image_size: ``folder`` only: resize every image to this many pixels square (bilinear)
+            as it is read; None requires all images to share one size.
     """
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
+        raise ValueError(f"split_seed: expected an integer, got {split_seed!r}")
+    if image_size is not None and data != "folder":
+        raise ValueError(f"image_size: only for data='folder', got data={data!r}")
     if isinstance(data, Dataset):
-        return data if resolution is None else data.at(resolution)
-    resolution = DEFAULT_RESOLUTION if resolution is None else resolution
-    _check_resolution(resolution)
-    if data == "digits":
-        dataset = _digits()
-    elif data == "synthetic":
-        dataset = _synthetic()
+        dataset = data
+    elif data in ("digits", "synthetic"):
+        if root is not None:
+            raise ValueError(f"root: only for data='cifar10' or 'folder', got data={data!r}")
+        dataset = _digits() if data == "digits" else _synthetic()
     elif data == "cifar10":
         if root is None:
             raise ValueError("root: cifar10 needs root= the local 'cifar-10-batches-py' folder (nos never downloads)")
         dataset = _cifar10(str(root))
+    elif data == "folder":
+        if root is None:
+            raise ValueError("root: data='folder' needs root= a folder with one sub-folder of PNG/JPEG images per class")
+        if image_size is not None:
+            _check_resolution(image_size, "image_size")
+        folder = Path(root).expanduser().resolve()
+        dataset = _folder(str(folder), image_size, _listing(folder) if folder.is_dir() else ())
     else:
         raise ValueError(f"data: unknown data set {data!r} (allowed: {', '.join(DATASETS)} or a Dataset)")
+    if val_fraction is not None:
+        dataset = dataset.resplit(val_fraction, split_seed)
+    if resolution is None:
+        return dataset if isinstance(data, Dataset) else dataset.at(DEFAULT_RESOLUTION)
     return dataset.at(resolution)

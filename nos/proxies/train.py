@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -143,34 +143,55 @@ def train_accuracy(model_or_arch: nn.Module | Arch, data: str | Dataset = "digit
 
     An :class:`Arch` is built at ``budget.width`` with the data set's class count; a module
     is trained on a copy. ``data`` is a name (see :data:`nos.proxies.data.DATASETS`) or a
-    :class:`Dataset`; ``root`` is the local CIFAR-10 folder.
+    :class:`Dataset`; ``root`` is the local CIFAR-10 folder or image folder.
     """
     budget = as_budget(budget)
     dataset = load(data, budget.resolution, root)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = materialize(model_or_arch, dataset, budget.width)
-        decay = [p for p in model.parameters() if p.ndim > 1]
-        no_decay = [p for p in model.parameters() if p.ndim <= 1]
-        optimizer = torch.optim.SGD([{"params": decay, "weight_decay": budget.weight_decay},
-                                     {"params": no_decay, "weight_decay": 0.0}],
-                                    lr=budget.lr, momentum=budget.momentum, nesterov=budget.momentum > 0)
-        n = dataset.size("train")
-        total = budget.total_steps(n)
-        generator = torch.Generator().manual_seed(seed)
-        order = torch.empty(0, dtype=torch.long)
-        model.train()
-        for step in range(total):
-            if len(order) < budget.batch_size:  # reshuffle each epoch; drop the ragged tail
-                order = torch.randperm(n, generator=generator)
-            index, order = order[: budget.batch_size], order[budget.batch_size:]
-            for group in optimizer.param_groups:
-                group["lr"] = _learning_rate(budget, step, total)
-            loss = F.cross_entropy(model(dataset.images("train", index)), dataset.labels("train", index))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        fit(model, dataset, budget, seed)
         return evaluate(model, dataset)
+
+
+def fit(model: nn.Module, dataset: Dataset, budget: Budget, seed: int,
+        forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        progress: Callable[[int, int], None] | None = None) -> None:
+    """Train ``model`` in place on ``dataset``'s training split for ``budget`` (its width and
+    resolution are the caller's business): SGD with Nesterov momentum, weight decay on
+    weights (not on BN parameters and biases), warm-up then the budget's schedule; the
+    batch order is reshuffled each epoch by a generator seeded with ``seed``, the ragged
+    tail is dropped. Parameters without a gradient in a step (an unsampled supernet path)
+    are not updated in that step.
+
+    Args:
+        forward: the training forward pass (images -> logits), called once per step;
+            default ``model(images)``.
+        progress: called after every step with (steps done, total steps).
+    """
+    forward = model if forward is None else forward
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": budget.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}],
+                                lr=budget.lr, momentum=budget.momentum, nesterov=budget.momentum > 0)
+    n = dataset.size("train")
+    total = budget.total_steps(n)
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.empty(0, dtype=torch.long)
+    model.train()
+    for step in range(total):
+        if len(order) < budget.batch_size:  # reshuffle each epoch; drop the ragged tail
+            order = torch.randperm(n, generator=generator)
+        index, order = order[: budget.batch_size], order[budget.batch_size:]
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(budget, step, total)
+        loss = F.cross_entropy(forward(dataset.images("train", index)), dataset.labels("train", index))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if progress is not None:
+            progress(step + 1, total)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,360 @@
+"""Weight-sharing supernet: train once per (space, data set, seed, budget), read many candidates.
+
+A :class:`Supernet` describes an operator space the way ``nos.search.space.BackboneSpace``
+does -- a base :class:`nos.arch.Arch` whose blocks each pick an operator and optionally a
+kernel and an expansion ratio -- and, once trained, holds one set of weights for every
+candidate block (single-path one-shot, SPOS: Guo et al., ECCV 2020). Every block of the
+supernet is a ``ModuleDict`` with one :class:`nos.ops.OperatorBlock` per distinct choice;
+stem and head are shared. Training samples one path uniformly per step (each choice with
+the probability the space's uniform sampler gives it) and updates only that path.
+
+A candidate's accuracy is read, not trained: its path inherits the weights, the BatchNorm
+statistics of every layer on the path are re-estimated on a fixed set of training images
+(:data:`CALIBRATION_IMAGES`), and the validation split is evaluated. Recalibration resets the
+path's statistics first, so a candidate's accuracy does not depend on which candidates were
+read before it.
+
+:func:`train_supernet` caches the trained weights under ``cache_dir`` in a file named by a
+hash of everything that determines them (space, data set content, seed, budget); the file
+also records that key, and a file whose key differs is refused with an error naming the
+first differing field. Writes are atomic (temporary file + rename) and a lock file
+serialises workers, so concurrent workers train once and all read the same weights.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import itertools
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nos.arch import OPERATORS, Arch, Block, check_kernel
+from nos.build import Network, init_weights
+from nos.ops import OperatorBlock
+from nos.proxies.data import Dataset, load
+from nos.proxies.train import Budget, as_budget, evaluate, fit
+
+CACHE_SCHEMA = "nos.supernet/1"
+CALIBRATION_IMAGES = 512  # training images that re-estimate a candidate's BatchNorm statistics
+CALIBRATION_BATCH = 128
+# Block fields a candidate must share with the base (op, kernel and exp are the choices).
+FIXED_FIELDS = tuple(f.name for f in dataclasses.fields(Block) if f.name not in ("op", "kernel", "exp"))
+
+
+def _choice_key(block: Block) -> str:
+    """The ModuleDict key of a candidate block (full-width widths)."""
+    return f"{block.op}_k{block.kernel}_e{block.exp}"
+
+
+class PathBlocks(nn.ModuleList):
+    """The supernet's blocks: one ``ModuleDict`` of candidate blocks per position; the
+    forward pass runs the candidates named by :attr:`path` (one key per position)."""
+
+    def __init__(self, choices: Sequence[nn.ModuleDict]):
+        super().__init__(choices)
+        self.path: tuple[str, ...] = ()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.path) != len(self):
+            raise RuntimeError(f"path: set one choice per block ({len(self)}), got {len(self.path)}")
+        for choices, key in zip(self, self.path):
+            x = choices[key](x)
+        return x
+
+
+class Supernet:
+    """An operator space and, once trained by :func:`train_supernet`, its shared weights.
+
+    Args:
+        base: the backbone; every block keeps its stride, output width, SE, activation and
+            flags, and picks its operator (and kernel, expansion) from the choices below.
+        ops: operators each block may take (subset of :data:`nos.arch.OPERATORS`);
+            ``fuse_half`` only where every width the block can take is even.
+        kernels: kernel sizes each block may take; ``None`` keeps the base's.
+        expansions: expansion ratios (hidden width = ``round(cin * t)``) for blocks with an
+            expansion conv; ``None`` keeps the base's widths.
+    """
+
+    def __init__(self, base: Arch, ops: Sequence[str] = OPERATORS, kernels: Sequence[int] | None = None,
+                 expansions: Sequence[float] | None = None):
+        if not isinstance(base, Arch):
+            raise TypeError(f"base: expected a nos.Arch, got {type(base).__name__}")
+        ops = tuple(ops)
+        if not ops or any(op not in OPERATORS for op in ops) or len(set(ops)) != len(ops):
+            raise ValueError(f"ops: expected distinct operators from {', '.join(OPERATORS)}, got {list(ops)}")
+        for k in kernels or ():
+            check_kernel("kernels", k)
+        if expansions is not None and (not expansions or any(
+                isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0 for t in expansions)):
+            raise ValueError(f"expansions: expected positive ratios, got {expansions!r}")
+        self.base, self.ops = base, ops
+        self.kernels = tuple(kernels) if kernels else None
+        self.expansions = tuple(expansions) if expansions else None
+        self.choices: list[tuple[Block, ...]] = [self._block_choices(i) for i in range(len(base.blocks))]
+        self._net: Network | None = None
+        self._dataset: Dataset | None = None
+        self.calibration: torch.Tensor | None = None
+        self.budget: Budget | None = None
+        self.seed: int | None = None
+        self.from_cache = False
+
+    # ---------------------------------------------------------------- the space
+    def _block_choices(self, i: int) -> tuple[Block, ...]:
+        """Every (op, kernel, expansion) combination of block ``i`` in sampling order; two
+        ratios that round to one width give the same block twice (as the space samples it)."""
+        block, cin = self.base.blocks[i], self.base.in_channels_of(i)
+        widths = [round(cin * t) for t in self.expansions] if self.expansions and block.expand else [block.exp]
+        ops = [op for op in self.ops if op != "fuse_half" or all(w % 2 == 0 for w in widths)]
+        kernels = self.kernels or (block.kernel,)
+        return tuple(dataclasses.replace(block, op=op, kernel=k, exp=w)
+                     for op, k, w in itertools.product(ops, kernels, widths))
+
+    @property
+    def key(self) -> dict[str, Any]:
+        """What identifies the space (the base's name, input size and class count excluded)."""
+        base = self.base.to_dict()
+        for field in ("name", "input_size", "num_classes"):
+            base.pop(field)
+        return {"base": base, "ops": list(self.ops), "kernels": list(self.kernels) if self.kernels else None,
+                "expansions": list(self.expansions) if self.expansions else None}
+
+    @property
+    def size(self) -> int:
+        """Number of distinct architectures in the space."""
+        count = 1
+        for options in self.choices:
+            count *= len(set(options))
+        return count
+
+    def path(self, arch: Arch) -> tuple[str, ...]:
+        """The candidate block keys of ``arch``; a ValueError names the block and field that
+        put ``arch`` outside the space."""
+        if not isinstance(arch, Arch):
+            raise TypeError(f"arch: expected a nos.Arch, got {type(arch).__name__}")
+        base = self.base
+        for field in ("stem", "head", "in_channels"):
+            if getattr(arch, field) != getattr(base, field):
+                raise ValueError(f"arch.{field}: {getattr(arch, field)!r} differs from the supernet's "
+                                 f"{getattr(base, field)!r}")
+        if len(arch.blocks) != len(base.blocks):
+            raise ValueError(f"arch.blocks: {len(arch.blocks)} blocks, the supernet has {len(base.blocks)}")
+        keys = []
+        for i, (block, options) in enumerate(zip(arch.blocks, self.choices)):
+            for field in FIXED_FIELDS + ("op", "kernel", "exp"):
+                allowed = list(dict.fromkeys(getattr(b, field) for b in options))
+                if getattr(block, field) not in allowed:
+                    raise ValueError(f"arch.blocks[{i}].{field}: {getattr(block, field)!r} is not a choice of "
+                                     f"the supernet (allowed: {', '.join(map(str, allowed))})")
+            if block not in options:
+                raise ValueError(f"arch.blocks[{i}]: op {block.op} with kernel {block.kernel} and exp {block.exp} "
+                                 f"is not a combination the supernet holds")
+            keys.append(_choice_key(block))
+        return tuple(keys)
+
+    # ---------------------------------------------------------------- weights
+    @property
+    def trained(self) -> bool:
+        return self._net is not None
+
+    @property
+    def module(self) -> Network:
+        """The trained supernet module (a :class:`nos.build.Network` whose ``blocks`` are
+        :class:`PathBlocks`)."""
+        if self._net is None:
+            raise RuntimeError("supernet: not trained; use train_supernet(...) first")
+        return self._net
+
+    def _build(self, dataset: Dataset, budget: Budget) -> Network:
+        """The untrained supernet module at ``budget.width`` with the data set's class count;
+        candidate blocks are width-scaled exactly as ``Arch.scaled`` scales a candidate."""
+        base = dataclasses.replace(self.base, num_classes=dataset.num_classes)
+        if base.in_channels != dataset.channels:
+            raise ValueError(f"in_channels: the supernet takes {base.in_channels} channels, "
+                             f"data set {dataset.name!r} has {dataset.channels}")
+        scaled = base.scaled(budget.width)
+        net = Network(scaled, dataset.num_classes)
+        choices = []
+        for i, options in enumerate(self.choices):
+            modules = {}
+            for block in options:
+                candidate = dataclasses.replace(base, blocks=base.blocks[:i] + (block,) + base.blocks[i + 1:])
+                modules[_choice_key(block)] = OperatorBlock(candidate.scaled(budget.width).blocks[i],
+                                                            scaled.in_channels_of(i))
+            choices.append(nn.ModuleDict(modules))
+        net.blocks = PathBlocks(choices)
+        init_weights(net)
+        return net
+
+    def _bind(self, net: Network, dataset: Dataset, budget: Budget, seed: int, from_cache: bool) -> Supernet:
+        """A trained copy of this space holding ``net``."""
+        trained = Supernet(self.base, self.ops, self.kernels, self.expansions)
+        trained._net, trained._dataset, trained.budget, trained.seed = net, dataset, budget, seed
+        generator = torch.Generator().manual_seed(seed)
+        count = min(CALIBRATION_IMAGES, dataset.size("train"))
+        trained.calibration = torch.randperm(dataset.size("train"), generator=generator)[:count]
+        trained.from_cache = from_cache
+        return trained
+
+    def _sampler(self, seed: int) -> Iterator[tuple[str, ...]]:
+        """Uniformly random paths (one choice per block, as the space samples), seeded."""
+        generator = torch.Generator().manual_seed(seed)
+        while True:
+            picks = [torch.randint(len(options), (1,), generator=generator).item() for options in self.choices]
+            yield tuple(_choice_key(options[j]) for options, j in zip(self.choices, picks))
+
+    @torch.no_grad()
+    def accuracy(self, arch: Arch) -> float:
+        """Validation top-1 accuracy (%) of ``arch`` with inherited weights and BatchNorm
+        statistics re-estimated on the supernet's calibration images."""
+        if self._net is None:
+            raise RuntimeError("supernet: not trained; use train_supernet(...) first")
+        net, dataset = self._net, self._dataset
+        net.blocks.path = self.path(arch)
+        norms = [m for m in self._path_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [bn.momentum for bn in norms]
+        net.eval()  # dropout off; only the path's BatchNorms run in training mode
+        for bn in norms:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over the calibration batches
+            bn.train()
+        for start in range(0, len(self.calibration), CALIBRATION_BATCH):
+            net(dataset.images("train", self.calibration[start:start + CALIBRATION_BATCH]))
+        for bn, momentum in zip(norms, momenta):
+            bn.momentum = momentum
+        return 100.0 * evaluate(net, dataset)
+
+    def _path_modules(self) -> Iterator[nn.Module]:
+        """Modules on the current path: the chosen candidates, stem and head."""
+        net = self._net
+        for choices, key in zip(net.blocks, net.blocks.path):
+            yield from choices[key].modules()
+        for name, child in net.named_children():
+            if name != "blocks":
+                yield from child.modules()
+
+
+def _cache_key(supernet: Supernet, dataset: Dataset, seed: int, budget: Budget) -> dict[str, Any]:
+    return {"schema": CACHE_SCHEMA, "space": supernet.key,
+            "data": {"name": dataset.name, "fingerprint": dataset.fingerprint},
+            "seed": seed, "budget": dataclasses.asdict(budget)}
+
+
+def _first_difference(stored: Any, wanted: Any, where: str) -> str | None:
+    """The dotted name of the first field where two JSON-like values differ, or None."""
+    if isinstance(stored, Mapping) and isinstance(wanted, Mapping):
+        for field in sorted(set(stored) | set(wanted)):
+            found = _first_difference(stored.get(field), wanted.get(field), f"{where}.{field}" if where else field)
+            if found:
+                return found
+        return None
+    return None if stored == wanted else where
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created if missing), held for the block."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _load_state(path: Path, key: dict[str, Any]) -> dict[str, torch.Tensor]:
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        stored_key = json.loads(stored["key"])
+        state = stored["state"]
+    except Exception as err:  # torch raises many types for a damaged file
+        raise ValueError(f"cache_dir: {str(path)!r} is not a readable supernet checkpoint ({err}); delete it") from None
+    field = _first_difference(stored_key, key, "")
+    if field:
+        raise ValueError(f"cache_dir: {str(path)!r} holds a supernet for another {field} "
+                         f"(stored {_lookup(stored_key, field)!r}, wanted {_lookup(key, field)!r})")
+    return state
+
+
+def _lookup(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, Mapping) else None
+    return data
+
+
+def _save_state(path: Path, key: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """Write atomically: a reader sees the old file, no file, or the whole new file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            torch.save({"key": json.dumps(key, sort_keys=True), "state": state}, f)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def train_supernet(supernet: Supernet, data: str | Dataset = "digits", seed: int = 0,
+                   budget: Budget | Mapping = Budget(), cache_dir: str | os.PathLike | None = None,
+                   progress: Callable[[int, int], None] | None = None, root: str | None = None) -> Supernet:
+    """Train ``supernet``'s weights by single-path uniform sampling (or read them from the
+    cache) and return a trained copy; ``supernet`` itself is left untrained.
+
+    Args:
+        supernet: the space.
+        data: a data set name or a :class:`Dataset`; training uses its training split,
+            :meth:`Supernet.accuracy` its validation split.
+        seed: seeds the initialisation, the batch order and the sampled paths.
+        budget: optimiser steps, batch size, learning rate, ``width`` (channel multiplier
+            of every candidate) and ``resolution`` (pixels); see :class:`Budget`.
+        cache_dir: folder of trained supernets (created if missing); None trains every time.
+        progress: called after every training step with (steps done, total steps); not
+            called when the weights come from the cache.
+        root: the local folder of a ``cifar10`` or ``folder`` data set.
+    """
+    if not isinstance(supernet, Supernet):
+        raise TypeError(f"supernet: expected a Supernet, got {type(supernet).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed: expected an integer, got {seed!r}")
+    budget = as_budget(budget)
+    dataset = load(data, budget.resolution, root)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = supernet._build(dataset, budget)
+    if cache_dir is None:
+        _train(supernet, net, dataset, budget, seed, progress)
+        return supernet._bind(net, dataset, budget, seed, from_cache=False)
+    key = _cache_key(supernet, dataset, seed, budget)
+    folder = Path(cache_dir).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"supernet-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.pt"
+    with _locked(path.with_suffix(".lock")):
+        if path.exists():
+            net.load_state_dict(_load_state(path, key))
+            return supernet._bind(net, dataset, budget, seed, from_cache=True)
+        _train(supernet, net, dataset, budget, seed, progress)
+        _save_state(path, key, net.state_dict())
+    return supernet._bind(net, dataset, budget, seed, from_cache=False)
+
+
+def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, seed: int,
+           progress: Callable[[int, int], None] | None) -> None:
+    paths = supernet._sampler(seed)
+
+    def forward(images: torch.Tensor) -> torch.Tensor:
+        net.blocks.path = next(paths)
+        return net(images)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # dropout
+        fit(net, dataset, budget, seed, forward, progress)
