@@ -75,9 +75,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = config("tpe", 0, args.proxy)
     space = SearchSpace(get_space(base.space.name, **base.space.options()), base.hardware_choices())
-    p = base.proxy  # one evaluator for every run: evaluations are cached by architecture
-    evaluator = Evaluator(space.hardware.reference, p.resolved_name, p.data, p.seed, base.budgets(),
-                          base.search.latency_model, p.budget, p.root, base.tech_spec())
+    evaluator = base.evaluator(space)  # one evaluator for every run: evaluations are cached by architecture
+    evaluator.prepare()
     refs = evaluator.evaluate([arch for arch, _ in space.references.values()], score_all=True)
     ref = reference_point([[e.proxy, e.latency_ms] for e in refs], UP_DOWN)
     checkpoints = sorted(args.budgets)

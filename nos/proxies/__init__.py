@@ -85,7 +85,8 @@ def _shape_score(arch: Arch, name: str, dataset: Dataset) -> float:
 
 
 def describe(name: str, data: str = "digits") -> str:
-    """How reports name proxy ``name``'s value, with its unit (``train``: the short-training proxy)."""
+    """How reports name proxy ``name``'s value, with its unit (``train``: the short-training proxy,
+    ``supernet``: accuracy read from the weight-sharing supernet)."""
     if name == IMAGENET:
         return "predicted ImageNet top-1 (%)"
     if name == "params":
@@ -94,6 +95,8 @@ def describe(name: str, data: str = "digits") -> str:
         return f"MACs per {data} image at the proxy resolution"
     if name == "train":
         return f"{data} validation accuracy after short training (fraction)"
+    if name == "supernet":
+        return f"{data} validation top-1, supernet weights (%)"
     return f"{name} score on {data} (zero-cost; higher = predicted better)"
 
 

@@ -9,13 +9,15 @@ checks values, each error naming the key and the allowed values.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from nos import proxies, sim
-from nos.search.objectives import Budgets, Objectives
-from nos.search.space import HardwareChoices
+from nos.search.objectives import SUPERNET, Budgets, Evaluator, Objectives
+from nos.search.space import HardwareChoices, SearchSpace
 
 SAMPLER_TARGETS = {
     "tpe": "optuna.samplers.TPESampler",
@@ -54,6 +56,27 @@ class SpaceConfig:
 
 
 @dataclass
+class BudgetConfig:
+    """``proxy.budget``: :class:`nos.proxies.Budget` fields for ``proxy=train`` and
+    ``proxy=supernet``; a null field keeps the proxy's default budget's value."""
+
+    epochs: Optional[float] = None
+    steps: Optional[int] = None
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    schedule: Optional[str] = None
+    warmup: Optional[float] = None
+    momentum: Optional[float] = None
+    weight_decay: Optional[float] = None
+    resolution: Optional[int] = None
+    width: Optional[float] = None
+
+    def fields(self) -> dict[str, Any]:
+        """The fields that are set."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass
 class ProxyConfig:
     """``proxy``: the accuracy objective."""
 
@@ -61,11 +84,19 @@ class ProxyConfig:
     data: str = "digits"  # a data set of nos.proxies.DATASETS
     root: Optional[str] = None  # the data set's folder, for data sets read from disk
     seed: int = 0  # the proxy's seed: a recorded value equals nos.proxies.score(arch, name, data, seed)
-    budget: Optional[dict[str, Any]] = None  # proxy=train: nos.proxies.Budget fields
+    budget: BudgetConfig = field(default_factory=BudgetConfig)  # proxy=train|supernet
+    cache_dir: Optional[str] = None  # proxy=supernet: trained supernets; None: $XDG_CACHE_HOME/nos/supernets
 
     @property
     def resolved_name(self) -> str:
         return proxies.DEFAULT if self.name is None else self.name
+
+    def cache_path(self) -> str:
+        """The folder of trained supernets (shared by runs and workers; where it is does not
+        change a result, so it is not part of what defines a study)."""
+        if self.cache_dir is not None:
+            return str(Path(self.cache_dir).expanduser())
+        return str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nos" / "supernets")
 
 
 @dataclass
@@ -150,12 +181,22 @@ class RunConfig:
     def budgets(self) -> Budgets:
         return Budgets(**_plain(self.constraints))
 
+    def evaluator(self, space: SearchSpace) -> Evaluator:
+        """The :class:`Evaluator` of these settings for ``space`` (its operators' supernet for
+        ``proxy=supernet``, untrained until :meth:`Evaluator.prepare`)."""
+        p, o = self.proxy, space.operators
+        supernet = proxies.Supernet(o.base, o.ops, o.kernels, o.expansions) if p.resolved_name == SUPERNET else None
+        return Evaluator(space.hardware.reference, p.resolved_name, p.data, p.seed, self.budgets(),
+                         self.search.latency_model, p.budget.fields(), p.root, self.tech_spec(), supernet,
+                         p.cache_path())
+
     def defining(self) -> dict[str, Any]:
         """The settings that define the study's objectives: a resumed study must keep them."""
         s = self.search
         return {"space": dataclasses.asdict(self.space), "hardware": self.hardware_choices().describe(),
                 "tech": dataclasses.asdict(self.tech_spec()),
-                "proxy": {**dataclasses.asdict(self.proxy), "name": self.proxy.resolved_name},
+                "proxy": {**{k: v for k, v in dataclasses.asdict(self.proxy).items() if k != "cache_dir"},
+                          "name": self.proxy.resolved_name, "budget": self.proxy.budget.fields()},
                 "search": {"objective": s.objective, "objectives": list(s.objectives), "latency_unit": s.latency_unit,
                            "latency_model": s.latency_model, "reward_target_ms": s.reward_target_ms,
                            "reward_w": s.reward_w},

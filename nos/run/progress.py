@@ -7,6 +7,7 @@ a CI job, a test) it is logged every ``every_s`` seconds and once at the end.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from typing import TextIO
@@ -84,3 +85,33 @@ class Progress:
         if self.live and self._line:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class StepProgress:
+    """Progress of a training (steps of an optimiser) as one line: ``label: step n/N (p %),
+    elapsed, ETA``; redrawn in place on a terminal, else logged every ``every_s`` seconds and
+    at the last step. Call the instance with (steps done, total steps)."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, every_s: float = 5.0):
+        self.label = label
+        self.stream = sys.stderr if stream is None else stream
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every_s = every_s
+        self.start = time.monotonic()
+        self._last_shown = -math.inf
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        last = done >= total
+        if not last and now - self._last_shown < (0.1 if self.live else self.every_s):
+            return
+        self._last_shown = now
+        elapsed = now - self.start
+        eta = elapsed / done * (total - done) if done else None
+        line = (f"{self.label}: step {done}/{total} ({done / max(total, 1):.0%}) | {clock(elapsed)} elapsed"
+                f"{'' if eta is None or last else f', ETA {clock(eta)}'}")
+        if self.live:
+            self.stream.write("\r" + line + ("\n" if last else ""))
+            self.stream.flush()
+        else:
+            log.info(line)

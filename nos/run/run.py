@@ -28,10 +28,10 @@ from nos import proxies
 from nos.report.files import write_json
 from nos.report.markdown import RunSummary, array_label
 from nos.run.config import RunConfig, differences
-from nos.run.progress import Progress
+from nos.run.progress import Progress, StepProgress
 from nos.run.reports import RunReports
 from nos.search import study as studies
-from nos.search.objectives import Evaluator
+from nos.search.objectives import SUPERNET
 from nos.search.pareto import Front, reference_point
 from nos.search.record import METRICS, REFERENCE_ATTR, Evaluation, TrialRecord
 from nos.search.space import SearchSpace, candidate_key
@@ -90,13 +90,11 @@ class Run:
     def __init__(self, config: RunConfig, run_dir: str | Path, resume_hint: str | None = None):
         config.validate()
         self.config, self.run_dir, self.resume_hint = config, Path(run_dir), resume_hint
-        tech = config.tech_spec()
         self.space = SearchSpace(get_space(config.space.name, **config.space.options()), config.hardware_choices())
         self.objectives = config.search.spec()
         self.metrics = self.objectives.front  # the reported front's Evaluation fields
         p = config.proxy
-        self.evaluator = Evaluator(self.space.hardware.reference, p.resolved_name, p.data, p.seed, config.budgets(),
-                                   config.search.latency_model, p.budget, p.root, tech)
+        self.evaluator = config.evaluator(self.space)
         self.evaluator.check_data()
         self.sampler = _instantiate(config.sampler, "sampler")
         if not isinstance(self.sampler, optuna.samplers.BaseSampler):
@@ -137,7 +135,12 @@ class Run:
 
     # ------------------------------------------------------------------ opening
     def open(self) -> Run:
-        """Create or resume the study and the run directory's reports."""
+        """Create or resume the study and the run directory's reports (a supernet proxy is
+        trained, or read from its cache, first: a refused cache leaves nothing behind)."""
+        if self.evaluator.proxy == SUPERNET:
+            log.info("supernet of space %s on %s (seed %d): training, or reading it from %s",
+                     self.space.name, self.config.proxy.data, self.config.proxy.seed, self.config.proxy.cache_path())
+            self.evaluator.prepare(StepProgress("supernet training"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.storage = _instantiate(self._storage_node, "storage")
         self.study = studies.open_study(self.config.study_name, self.storage, self.sampler, self.objectives)
@@ -160,6 +163,9 @@ class Run:
                                   self.title, self.proxy_label, self.metrics, self.references,
                                   self.space.hardware.searched)
         self._merge_stored(report=False)
+        for number, training in studies.trainings(self.study).items():  # nos-train's measured accuracies
+            if number in self.records:
+                self.records[number] = self.records[number].replace(trained=training)
         self.reports.start(self.records.values())
         write_json(self.run_dir / "run.json", self.describe())
         done = len(self.records)

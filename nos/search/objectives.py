@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 
 from nos import proxies, sim
@@ -19,7 +19,8 @@ from nos.search.record import METRICS, Evaluation
 from nos.search.space import arch_key, candidate_key
 
 TRAIN = "train"  # the short-training proxy: validation accuracy after a short training budget
-PROXIES = (*proxies.NAMES, TRAIN)
+SUPERNET = "supernet"  # validation accuracy (%) read from a weight-sharing supernet of the search space
+PROXIES = (*proxies.NAMES, TRAIN, SUPERNET)
 LATENCY_MODELS = ("compute", "roofline")
 LATENCY_UNITS = ("ms", "cycles")
 MODES = ("pareto", "reward")
@@ -64,8 +65,11 @@ class Evaluator:
     Args:
         hardware: the array candidates run on unless :meth:`evaluate` is given others (latency
             at ``arch.input_size``, the deployment size).
-        proxy: a score from :data:`nos.proxies.NAMES`, or ``train`` for the short-training
-            proxy (validation accuracy after ``train_budget``).
+        proxy: a score from :data:`nos.proxies.NAMES`, ``train`` for the short-training
+            proxy (validation accuracy after ``train_budget``), or ``supernet`` (validation
+            accuracy in % read from ``supernet`` once trained; see :meth:`prepare`).
+        train_budget: :class:`nos.proxies.Budget` fields that replace the proxy's default
+            budget (``train``: ``Budget()``; ``supernet``: :data:`nos.proxies.supernet.DEFAULT_BUDGET`).
         data: data set name for the proxy; ``root`` its folder where the data set needs one.
         seed: proxy seed; the recorded score equals ``nos.proxies.score(arch, proxy, data=data,
             seed=seed)`` (``nos.proxies.train_accuracy(arch, data, train_budget, seed)`` for ``train``).
@@ -73,19 +77,30 @@ class Evaluator:
         latency_model: ``compute`` (compute cycles, as the paper) or ``roofline`` (per layer the
             larger of compute and DRAM-transfer cycles at the hardware's bandwidth).
         tech: energies and areas of the arrays (:class:`nos.sim.Tech`).
+        supernet: the untrained :class:`nos.proxies.Supernet` of the search space (``supernet`` only).
+        cache_dir: folder of trained supernets, shared by runs and workers (None: retrain).
     """
 
     def __init__(self, hardware: sim.Hardware, proxy: str, data: str = "digits", seed: int = 0,
                  budgets: Budgets = Budgets(), latency_model: str = "compute",
-                 train_budget: Mapping[str, Any] | None = None, root: str | None = None, tech: sim.Tech | None = None):
+                 train_budget: Mapping[str, Any] | None = None, root: str | None = None, tech: sim.Tech | None = None,
+                 supernet: proxies.Supernet | None = None, cache_dir: str | None = None):
         if proxy not in PROXIES:
             raise ValueError(f"proxy.name: unknown proxy {proxy!r} (allowed: {', '.join(PROXIES)})")
-        if proxy != TRAIN and train_budget:
-            raise ValueError(f"proxy.budget: only the {TRAIN!r} proxy takes a training budget")
+        if proxy not in (TRAIN, SUPERNET) and train_budget:
+            raise ValueError(f"proxy.budget: only the {TRAIN!r} and {SUPERNET!r} proxies take a training budget")
+        if proxy == SUPERNET and not isinstance(supernet, proxies.Supernet):
+            raise ValueError(f"proxy.name: the {SUPERNET!r} proxy needs the search space's Supernet")
         if latency_model not in LATENCY_MODELS:
             raise ValueError(f"search.latency_model: unknown model {latency_model!r} "
                              f"(allowed: {', '.join(LATENCY_MODELS)})")
-        self.train_budget = proxies.Budget() if train_budget is None else proxies.train.as_budget(train_budget)
+        default = proxies.supernet.DEFAULT_BUDGET if proxy == SUPERNET else proxies.Budget()
+        try:
+            self.train_budget = proxies.train.as_budget({**dataclasses.asdict(default), **(train_budget or {})})
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"proxy.budget: {str(err).removeprefix('budget: ')}") from None
+        self.supernet, self.cache_dir = supernet, cache_dir
+        self.label = proxies.describe(proxy, data)
         self.hardware, self.proxy, self.data, self.seed, self.budgets = hardware, proxy, data, seed, budgets
         self.latency_model, self.root = latency_model, root
         self.tech = sim.Tech() if tech is None else tech
@@ -97,6 +112,17 @@ class Evaluator:
         (the error names the config key, ``proxy.data`` or ``proxy.root``)."""
         try:
             proxies.load(self.data, root=self.root)
+        except ValueError as err:
+            raise ValueError(f"proxy.{err}") from None
+
+    def prepare(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Train the supernet (or read it from ``cache_dir``) before the first candidate;
+        ``progress`` gets (steps done, total steps) while it trains. Other proxies: nothing."""
+        if self.proxy != SUPERNET or self.supernet.trained:
+            return
+        try:
+            self.supernet = proxies.train_supernet(self.supernet, self.data, self.seed, self.train_budget,
+                                                   self.cache_dir, progress, self.root)
         except ValueError as err:
             raise ValueError(f"proxy.{err}") from None
 
@@ -141,7 +167,7 @@ class Evaluator:
                 feasible = all(v <= 0 for v in constraints.values())
                 proxy = self._proxy(arch) if feasible else None
                 self._cache[key] = Evaluation(proxy, c, t, params, macs, constraints, energy, area,
-                                              dataclasses.asdict(h))
+                                              dataclasses.asdict(h), self.label)
         out = [self._cache[key] for key in keys]
         if score_all:
             out = [e if e.proxy is not None else dataclasses.replace(e, proxy=self._proxy(arch))
@@ -169,6 +195,9 @@ class Evaluator:
         """The configured proxy of ``arch`` (higher = predicted more accurate), even when infeasible."""
         if self.proxy == TRAIN:
             return float(proxies.train_accuracy(arch, self.data, self.train_budget, self.seed, root=self.root))
+        if self.proxy == SUPERNET:
+            self.prepare()
+            return float(self.supernet.accuracy(arch))
         return float(proxies.score(arch, self.proxy, data=self.data, seed=self.seed, root=self.root))
 
 
