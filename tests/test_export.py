@@ -322,7 +322,7 @@ def test_selection_by_trial_fastest_above_and_best_under(run):
     ({"trial": 1}, "trial: not used when select is pareto \\(set select=trial\\)"),
     ({"select": "trial", "trial": 1, "max_latency_ms": 1.0}, "max_latency_ms: not used when select is trial"),
     ({"formats": ["pt2", "tflite"]}, "formats: expected a list of pt2, onnx"),
-    ({"weights": "random"}, "weights: unknown value 'random' \\(allowed: fresh, none\\)"),
+    ({"weights": "random"}, "weights: unknown value 'random' \\(allowed: fresh, none, trained\\)"),
     ({"weights": "none"}, "weights: none exports the architecture alone; give formats=\\[\\]"),
 ])
 def test_bad_selections_raise_and_write_nothing(run, tmp_path, options, message):

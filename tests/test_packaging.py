@@ -118,6 +118,6 @@ def test_a_wheel_in_a_fresh_venv_runs_every_app(fresh_venv, tmp_path):
 
     expected = simulator.simulate(zoo.get("mobilenet_v2", "fuse_half")).total_cycles
     assert sim.returncode == 0 and f'"total_cycles": {expected},' in sim.stdout, sim.stderr
-    for app in ("nos-export", "nos-zoo"):
+    for app in ("nos-export", "nos-train", "nos-zoo"):
         proc = subprocess.run([bin_dir / app, "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
         assert proc.returncode == 0 and proc.stdout.startswith((f"{app}:", "usage: nos-zoo")), proc.stderr

@@ -55,6 +55,7 @@ def test_pareto_members_are_trial_records_with_library_numbers(run):
         assert r.evaluation.latency_cycles == sim.simulate(r.arch, hardware).total_cycles
         assert r.evaluation.params == r.arch.params() and r.evaluation.macs == r.arch.macs()
         assert r.evaluation.proxy == proxies.score(r.arch, "params", data="digits", seed=0)
+        assert r.evaluation.proxy_label == "parameters (network with a digits classifier)"
     lat = [r.evaluation.latency_cycles for r in front]
     assert lat == sorted(lat)
     assert all(a.evaluation.proxy < b.evaluation.proxy for a, b in zip(front, front[1:]))
@@ -73,6 +74,7 @@ def test_trials_csv_has_one_row_per_trial_with_choices_timing_and_references(run
     assert all(r["reference"] == "" for r in rows[5:])
     for r in rows:
         assert r["datetime_start"] and float(r["duration_s"]) >= 0
+        assert r["proxy_label"] == proxies.describe("params", "digits")
         assert r["b0.op"] in nos.arch.OPERATORS and r["b16.op"] in nos.arch.OPERATORS
     study = optuna.load_study(study_name="nos", storage=make_storage(None, run_dir / "study.journal"))
     assert study.metric_names == ["proxy", "latency_ms"]

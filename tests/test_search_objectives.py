@@ -1,6 +1,7 @@
 """Objectives: budgets as constraints, latency before proxy, batched evaluation, the training
 proxy, the reward."""
 import dataclasses
+import json
 import math
 
 import pytest
@@ -8,7 +9,8 @@ import pytest
 from nos import proxies, sim, zoo
 from nos.search import objectives
 from nos.search.objectives import Budgets, Evaluator, Objectives, mnas_reward
-from nos.search.record import Evaluation
+from nos.search.record import Evaluation, RecordError, Training, TrialRecord
+from search_spaces import get_space
 
 V2 = zoo.get("mobilenet_v2")
 HW = sim.Hardware(rows=32, cols=32)
@@ -69,7 +71,7 @@ def test_training_proxy_equals_a_standalone_short_training():
     assert 0.0 <= e.proxy <= 1.0
     with pytest.raises(ValueError, match="proxy.budget"):
         Evaluator(HW, "params", train_budget=budget)
-    with pytest.raises(ValueError, match=r"proxy.name: unknown proxy 'acc' \(allowed: naswot, .*, train\)"):
+    with pytest.raises(ValueError, match=r"proxy.name: unknown proxy 'acc' \(allowed: naswot, .*, train, supernet\)"):
         Evaluator(HW, "acc")
 
 
@@ -117,3 +119,35 @@ def test_mnas_reward():
     assert mnas_reward(0.8, 1.0, 2.0) > 0.8
     with pytest.raises(ValueError):
         mnas_reward(0.8, 0.0, 2.0)
+
+
+def test_trial_record_json_round_trip_with_a_skipped_proxy_and_a_training():
+    arch = zoo.get("mobilenet_v2", "fuse_half")
+    evaluation = Evaluation(None, 1000, 0.001, arch.params(), arch.macs(), {"latency_ms": 0.5}, 2.0, 1.5,
+                            {"rows": 16, "cols": 16})
+    training = Training(91.25, "digits", {"epochs": 3.0, "width": 0.25}, 0, 12.5,
+                        dataclasses.replace(arch.scaled(0.25), num_classes=10), "trained/trial-4/weights.pt")
+    record = TrialRecord(4, "COMPLETE", {"b0.op": "fuse_half"}, arch, evaluation, trained=training)
+    back = TrialRecord.from_json(record.to_json())
+    assert back == record and back.evaluation.proxy is None and back.evaluation.metric("proxy") == -math.inf
+    assert json.loads(record.to_json())["proxy"] is None  # null in JSON, the one skipped-proxy convention
+    bad = record.to_dict()
+    bad["trained"]["accuracy_pct"] = "high"
+    with pytest.raises(RecordError, match=r"^record.trained.accuracy_pct: expected a number"):
+        TrialRecord.from_dict(bad)
+
+
+def test_supernet_proxy_is_the_cached_supernets_accuracy(tmp_path):
+    space = get_space("mobilenet_v2")
+    tiny = {"steps": 3, "batch_size": 8, "resolution": 16}
+    evaluator = Evaluator(HW, "supernet", train_budget=tiny, supernet=proxies.Supernet(space.base, space.ops),
+                          cache_dir=str(tmp_path))
+    paper = zoo.get("mobilenet_v2", "fuse_half")  # carries the authors' never-called expansion conv
+    recorded = evaluator.evaluate([paper])[0].proxy
+    budget = dataclasses.replace(proxies.supernet.DEFAULT_BUDGET, **tiny)
+    alone = proxies.train_supernet(proxies.Supernet(space.base, space.ops), "digits", 0, budget, cache_dir=str(tmp_path))
+    assert alone.from_cache and 0 <= recorded <= 100 and recorded == alone.accuracy(paper)
+    with pytest.raises(ValueError, match=r"^proxy.budget: unknown field\(s\) epoch "):
+        Evaluator(HW, "supernet", train_budget={"epoch": 3}, supernet=proxies.Supernet(space.base, space.ops))
+    with pytest.raises(ValueError, match="^proxy.name: the 'supernet' proxy needs the search space's Supernet"):
+        Evaluator(HW, "supernet")

@@ -33,7 +33,7 @@ class ExportConfig:
     max_latency_ms: Optional[float] = None
     max_latency_cycles: Optional[int] = None
     checkpoint: Optional[str] = None  # a state dict to export instead of fresh weights (one trial)
-    weights: str = "fresh"  # fresh | none (architecture only)
+    weights: str = "fresh"  # fresh | none (architecture only) | trained (nos-train's weights)
     formats: list[str] = field(default_factory=lambda: ["pt2"])  # pt2, onnx
     seed: int = 0
 

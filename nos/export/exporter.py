@@ -57,7 +57,9 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
             number or a list), ``fastest_above`` (``min_proxy``) or ``best_under``
             (``max_latency_ms`` or ``max_latency_cycles``); see :func:`nos.export.runs.select`.
         checkpoint: a state dict to export instead of fresh weights (one trial only).
-        weights: ``fresh`` or ``none`` (architecture only); see :func:`nos.export.folder.stage_export`.
+        weights: ``fresh``, ``none`` (architecture only) or ``trained`` (the weights ``nos-train``
+            wrote into the run, with the trained network's classifier); see
+            :func:`nos.export.folder.stage_export`.
         formats: ``pt2`` (default) and/or ``onnx``; ``[]`` for model.py and weights.pt only.
         seed: seed of the fresh weights.
         progress: called with one line per exported trial (the CLI prints them).
@@ -69,6 +71,16 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
     run = _open_run(run_dir, storage, study_name)
     chosen = runs.select(run, select, trial=trial, min_proxy=min_proxy, max_latency_ms=max_latency_ms,
                          max_latency_cycles=max_latency_cycles)
+    if weights == "trained":
+        untrained = [r.number for r in chosen if r.trained is None]
+        if untrained:
+            raise ExportError(f"weights: trial(s) {', '.join(map(str, untrained))} have no trained weights; "
+                              f"train them first: nos-train run_dir={run.source} select=trial "
+                              f"trial=[{','.join(map(str, untrained))}]")
+        missing = [str(Path(run.source) / r.trained.weights) for r in chosen
+                   if not (Path(run.source) / r.trained.weights).is_file()]
+        if missing:
+            raise ExportError(f"weights: the trained weights {', '.join(missing)} are missing; rerun nos-train")
     if checkpoint is not None and len(chosen) != 1:
         raise ExportError(f"checkpoint: fits one architecture, but the selection has {len(chosen)} trials "
                           f"({', '.join(str(r.number) for r in chosen)}); select one")
@@ -87,8 +99,10 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
         staged = []
         for i, r in enumerate(chosen, 1):
             start = time.monotonic()
-            staged.append(stage_export(staging, folder_name(run.study_name, r.number), r.arch, run=run, record=r,
-                                       checkpoint=checkpoint, weights=weights, formats=formats, seed=seed))
+            arch, weights_file = ((r.trained.arch, Path(run.source) / r.trained.weights) if weights == "trained"
+                                  else (r.arch, checkpoint))
+            staged.append(stage_export(staging, folder_name(run.study_name, r.number), arch, run=run, record=r,
+                                       checkpoint=weights_file, weights=weights, formats=formats, seed=seed))
             if progress is not None:
                 size = sum(f.stat().st_size for f in staged[-1].iterdir()) / 1e6
                 progress(f"[{i}/{len(chosen)}] trial {r.number}: {staged[-1].name} "

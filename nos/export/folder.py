@@ -43,7 +43,7 @@ SCHEMA = "nos.export/1"
 WEIGHTS = "weights.pt"
 PT2 = "model.pt2"
 FORMATS = ("pt2", "onnx")  # files besides arch.json, model.py and README.md
-WEIGHT_MODES = ("fresh", "none")  # freshly initialised from the seed, or no weights at all
+WEIGHT_MODES = ("fresh", "none", "trained")  # from the seed (or a checkpoint), none, or nos-train's
 MODEL_TOLERANCE = 1e-5  # max abs difference allowed between model.py and nos.build outputs
 
 
@@ -116,6 +116,7 @@ def _record(arch: Arch, run: SearchRun | None, record: TrialRecord | None, weigh
         "schema": SCHEMA,
         "name": arch.name,
         "arch": arch.to_dict(),
+        "searched_arch": None if record is None or record.arch in (None, arch) else record.arch.to_dict(),
         "search": search,
         "hardware": e.hardware if e is not None and e.hardware is not None else settings.get("hardware"),
         "latency": None if e is None else {"cycles": e.latency_cycles, "ms": e.latency_ms,
@@ -159,7 +160,9 @@ def _readme(record: dict[str, Any], arch: Arch, folder: Path) -> str:
     if search:
         rows.append(("feasible / Pareto member", f"{search['feasible']} / {search['pareto']}"))
     weights = record["weights"]
-    rows.append(("weights", {"checkpoint": f"from checkpoint `{weights.get('checkpoint')}`",
+    rows.append(("weights", {"trained": f"trained by nos-train on {weights.get('data')}: "
+                                        f"{weights.get('accuracy_pct', 0):.2f} % validation top-1",
+                             "checkpoint": f"from checkpoint `{weights.get('checkpoint')}`",
                              "fresh": f"freshly initialised (seed {weights.get('seed')})",
                              "none": "none exported (architecture only)"}[weights["init"]]))
     origin = (f"trial {search['trial']} of study `{search['study_name']}` (search space "
@@ -197,6 +200,10 @@ def _write_into(folder: Path, arch: Arch, run: SearchRun | None, record: TrialRe
     files = ["arch.json", "README.md", "model.py"]
     if weights == "none":
         init = {"init": "none"}
+    elif weights == "trained":
+        t = record.trained
+        init = {"init": "trained", "checkpoint": str(checkpoint), "data": t.data, "accuracy_pct": t.accuracy_pct,
+                "seed": t.seed, "budget": dict(t.budget), "file": PT2 if "pt2" in formats else WEIGHTS}
     else:
         init = ({"init": "checkpoint", "checkpoint": str(checkpoint)} if checkpoint is not None
                 else {"init": "fresh", "seed": seed})
@@ -230,6 +237,8 @@ def check_options(weights: str, formats: Any, checkpoint: str | Path | None, see
     formats = tuple(dict.fromkeys(formats))
     if weights == "none" and (formats or checkpoint is not None):
         raise ExportError("weights: none exports the architecture alone; give formats=[] and no checkpoint")
+    if weights == "trained" and checkpoint is not None:
+        raise ExportError("weights: trained exports the weights nos-train wrote into the run; give no checkpoint")
     if "onnx" in formats and not onnx_available():
         raise ExportError("formats: onnx needs the onnx and onnxscript packages (pip install 'nos[onnx]')")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -247,13 +256,16 @@ def stage_export(staging: Path, name: str, arch: Arch, *, run: SearchRun | None 
             latency (cycles, ms), proxy value, hardware and search settings.
         checkpoint: a state-dict file (or a dict with a ``state_dict`` entry) to export
             instead of fresh weights; it must fit ``nos.build(arch)`` exactly.
-        weights: ``fresh`` (initialised from ``seed``, or the checkpoint's) or ``none``
-            (the architecture alone: arch.json, model.py, README.md).
+        weights: ``fresh`` (initialised from ``seed``, or the checkpoint's), ``none``
+            (the architecture alone: arch.json, model.py, README.md) or ``trained``
+            (``record.trained``: ``arch`` is the trained network and ``checkpoint`` its weights).
         formats: among :data:`FORMATS`: ``pt2`` (default) and ``onnx`` (only when asked).
         seed: seed of the fresh initialisation and of the example input.
     """
-    formats = check_options(weights, formats, checkpoint, seed)
-    if record is not None and record.evaluation is not None and \
+    formats = check_options(weights, formats, None if weights == "trained" else checkpoint, seed)
+    if weights == "trained" and (record is None or record.trained is None or checkpoint is None):
+        raise ExportError("weights: trained needs the trial's record with its training and the weights file")
+    if weights != "trained" and record is not None and record.evaluation is not None and \
             (record.evaluation.params, record.evaluation.macs) != (arch.params(), arch.macs()):
         raise ExportError(f"trial {record.number}: recorded params {record.evaluation.params} and MACs "
                           f"{record.evaluation.macs} differ from its arch's {arch.params()} and {arch.macs()}; "

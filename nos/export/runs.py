@@ -101,7 +101,7 @@ def read_study(storage: str, study_name: str) -> SearchRun:
     import optuna
     from optuna.trial import TrialState
 
-    from nos.search.study import make_storage, record_of
+    from nos.search.study import make_storage, record_of, trainings
 
     if storage.startswith("journal:") and not Path(storage[len("journal:"):]).is_file():
         raise ExportError(f"storage: journal file {storage[len('journal:'):]} does not exist")
@@ -112,7 +112,8 @@ def read_study(storage: str, study_name: str) -> SearchRun:
     except ValueError as err:
         raise ExportError(str(err)) from None
     try:
-        records = tuple(record_of(t) for t in study.get_trials(deepcopy=False)
+        trained = trainings(study)
+        records = tuple(record_of(t).replace(trained=trained.get(t.number)) for t in study.get_trials(deepcopy=False)
                         if t.state in (TrialState.COMPLETE, TrialState.FAIL))
     except RecordError as err:
         raise ExportError(f"storage: {err}") from None

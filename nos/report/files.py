@@ -23,8 +23,8 @@ from typing import Any, Iterable, Sequence, TextIO
 from nos.search.record import RecordError, TrialRecord
 
 TRIALS_CSV, TRIALS_JSONL, PARETO_JSON = "trials.csv", "trials.jsonl", "pareto.json"
-CSV_HEAD = ("number", "state", "reference", "datetime_start", "duration_s", "feasible", "proxy", "latency_ms",
-            "latency_cycles", "params", "macs")
+CSV_HEAD = ("number", "state", "reference", "datetime_start", "duration_s", "feasible", "proxy", "proxy_label",
+            "latency_ms", "latency_cycles", "params", "macs")
 CSV_TAIL = ("cached_from", "worker")
 
 
@@ -51,8 +51,12 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def write_records(path: str | Path, records: Iterable[TrialRecord]) -> None:
-    """A JSON list of records (``pareto.json``), replaced atomically."""
-    write_json(path, [r.to_dict() for r in records])
+    """Replace ``path`` atomically with ``records``: a JSON list (``pareto.json``) or, for a
+    ``.jsonl`` path (``trials.jsonl``), one object per line; :func:`read_records` reads either."""
+    if Path(path).suffix == ".jsonl":
+        atomic_write(path, "".join(r.to_json() + "\n" for r in records))
+    else:
+        write_json(path, [r.to_dict() for r in records])
 
 
 def read_records(path: str | Path) -> list[TrialRecord]:
@@ -125,9 +129,9 @@ class TrialLog:
 
     def row(self, r: TrialRecord) -> list[Any]:
         e = r.evaluation
-        measured = ["", "", "", "", "", ""] if e is None else [
-            int(e.feasible), "" if e.proxy is None else repr(e.proxy), repr(e.latency_ms), e.latency_cycles,
-            e.params, e.macs]
+        measured = [""] * 7 if e is None else [
+            int(e.feasible), "" if e.proxy is None else repr(e.proxy), e.proxy_label or "", repr(e.latency_ms),
+            e.latency_cycles, e.params, e.macs]
         constraints = [repr(e.constraints[c]) if e is not None and c in e.constraints else "" for c in self.constraints]
         duration = "" if r.duration_s is None else f"{r.duration_s:.3f}"
         return [r.number, r.state, r.reference or "", r.datetime_start or "", duration, *measured, *constraints,

@@ -71,21 +71,28 @@ def report_markdown(s: RunSummary) -> str:
     hv = ("" if s.hv_reference is None else
           f" Hypervolume {s.hypervolume:.6g} (reference point: " +
           ", ".join(f"{m} {v:.6g}" for m, v in zip(s.metrics, s.hv_reference)) + ").")
+    trained = sorted({r.trained.data for r in s.front if r.trained is not None})
     lines = [f"# Search report: {s.title}", "",
              f"{s.trials} trials ({s.complete} complete, {s.feasible} feasible), {len(s.front)} on the Pareto front"
              + (f"; this invocation stopped: {s.stopped}" if s.stopped else "") + ".", "",
              f"Objectives: {', '.join(s.metrics)}. Proxy: {s.proxy_label}.{hv}", "",
              "| trial | proxy | latency (ms) | cycles | energy (uJ) | params (M) | MACs (M) |"
-             + (" array | area (mm^2) |" if s.arrays else "") + " operators | reference |",
-             "|---:|---:|---:|---:|---:|---:|---:|" + ("---|---:|" if s.arrays else "") + "---|---|"]
+             + (" array | area (mm^2) |" if s.arrays else "") + (" trained (%) |" if trained else "")
+             + " operators | reference |",
+             "|---:|---:|---:|---:|---:|---:|---:|" + ("---|---:|" if s.arrays else "") + ("---:|" if trained else "")
+             + "---|---|"]
     for r in s.front:
         e = r.evaluation
         ops = "".join(OP_LETTERS[b.op] for b in r.arch.blocks)
         array = f" {array_label(e.hardware)} | {_number(e.area_mm2, '.2f')} |" if s.arrays else ""
+        if trained:
+            array += f" {_number(None if r.trained is None else r.trained.accuracy_pct, '.2f')} |"
         lines.append(f"| {r.number} | {_proxy(e.proxy)} | {e.latency_ms:.4f} | {e.latency_cycles} | "
                      f"{_number(e.energy_uj, '.1f')} | {e.params / 1e6:.3f} | {e.macs / 1e6:.1f} |{array} {ops} | "
                      f"{r.reference or ''} |")
-    lines += ["", "Operators: one letter per block, D = dw, F = full, H = fuse_half, U = fuse_full.", ""]
+    lines += ["", "Operators: one letter per block, D = dw, F = full, H = fuse_half, U = fuse_full."
+              + (f" Trained: validation top-1 after stand-alone training by nos-train on {', '.join(trained)}."
+                 if trained else ""), ""]
     if s.arrays:
         lines += best_arrays(s.front)
     if s.references:

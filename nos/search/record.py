@@ -44,6 +44,8 @@ class Evaluation:
         energy_uj: energy of one inference on the hardware, microjoules (``nos.sim``'s model).
         area_mm2: chip area of the hardware, mm^2.
         hardware: the :class:`nos.sim.Hardware` fields of the array it was simulated on.
+        proxy_label: what ``proxy`` is, with its unit (``nos.proxies.describe``), e.g.
+            ``predicted ImageNet top-1 (%)``; not part of equality.
     """
 
     proxy: float | None
@@ -55,6 +57,7 @@ class Evaluation:
     energy_uj: float | None = None
     area_mm2: float | None = None
     hardware: Mapping[str, Any] | None = None
+    proxy_label: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.proxy is not None and not math.isfinite(self.proxy):
@@ -66,7 +69,7 @@ class Evaluation:
         return all(value <= 0 for value in self.constraints.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"proxy": self.proxy, "latency_cycles": self.latency_cycles, "latency_ms": self.latency_ms,
+        return {"proxy": self.proxy, "proxy_label": self.proxy_label, "latency_cycles": self.latency_cycles, "latency_ms": self.latency_ms,
                 "energy_uj": self.energy_uj, "area_mm2": self.area_mm2, "params": self.params, "macs": self.macs,
                 "constraints": dict(self.constraints), "hardware": None if self.hardware is None else dict(self.hardware)}
 
@@ -82,7 +85,7 @@ class Evaluation:
                    constraints=_constraints(data.get("constraints"), where),
                    energy_uj=_number(data, "energy_uj", float, where, optional=True),
                    area_mm2=_number(data, "area_mm2", float, where, optional=True),
-                   hardware=None if hardware is None else dict(hardware))
+                   hardware=None if hardware is None else dict(hardware), proxy_label=data.get("proxy_label"))
 
     def metric(self, name: str) -> float:
         """Objective metric ``name`` (:data:`METRICS`) as a number to optimise: a skipped proxy is
@@ -91,6 +94,51 @@ class Evaluation:
         if value is None:
             return -math.inf if METRICS[name] == "maximize" else math.inf
         return float(value)
+
+
+@dataclass(frozen=True)
+class Training:
+    """A trial's architecture trained stand-alone (``nos-train``): its measured accuracy.
+
+    Attributes:
+        accuracy_pct: validation top-1 (%) on ``data`` after training.
+        data: the data set's name (``digits``, ``cifar10``, ``folder`` ...).
+        budget: the :class:`nos.proxies.Budget` fields it was trained with.
+        seed: the training seed.
+        seconds: wall-clock training time.
+        arch: the network that was trained: the trial's architecture with the data set's
+            classes (and the budget's width and resolution).
+        weights: its state dict file, relative to the run directory.
+    """
+
+    accuracy_pct: float
+    data: str
+    budget: Mapping[str, Any]
+    seed: int
+    seconds: float
+    arch: Arch
+    weights: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy_pct": self.accuracy_pct, "data": self.data, "budget": dict(self.budget), "seed": self.seed,
+                "seconds": self.seconds, "arch": self.arch.to_dict(), "weights": self.weights}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "trained") -> Training:
+        if not isinstance(data, Mapping):
+            raise RecordError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        try:
+            arch = Arch.from_dict(data.get("arch"))
+        except (ArchError, TypeError, AttributeError) as err:
+            raise RecordError(f"{where}.arch: {err}") from None
+        for key in ("data", "weights"):
+            if not isinstance(data.get(key), str):
+                raise RecordError(f"{where}.{key}: expected a string, got {data.get(key)!r}")
+        if not isinstance(data.get("budget"), Mapping):
+            raise RecordError(f"{where}.budget: expected an object of Budget fields")
+        return cls(accuracy_pct=_number(data, "accuracy_pct", float, where), data=data["data"],
+                   budget=dict(data["budget"]), seed=_number(data, "seed", int, where),
+                   seconds=_number(data, "seconds", float, where), arch=arch, weights=data["weights"])
 
 
 @dataclass(frozen=True)
@@ -108,6 +156,7 @@ class TrialRecord:
         duration_s: seconds from start to completion, or None.
         cached_from: the earlier trial whose evaluation this repeated architecture reused.
         worker: ``host:pid`` of the process that ran it.
+        trained: its stand-alone training by ``nos-train``, if any.
     """
 
     number: int
@@ -120,6 +169,7 @@ class TrialRecord:
     duration_s: float | None = None
     cached_from: int | None = None
     worker: str | None = None
+    trained: Training | None = None
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -140,7 +190,8 @@ class TrialRecord:
                "datetime_start": self.datetime_start, "duration_s": self.duration_s,
                "cached_from": self.cached_from, "worker": self.worker, "genome": dict(self.genome),
                "feasible": self.feasible if self.evaluation is not None else None,
-               "arch": None if self.arch is None else self.arch.to_dict()}
+               "arch": None if self.arch is None else self.arch.to_dict(),
+               "trained": None if self.trained is None else self.trained.to_dict()}
         if self.evaluation is not None:
             out.update(self.evaluation.to_dict())
         return out
@@ -163,11 +214,13 @@ class TrialRecord:
         if not isinstance(genome, Mapping):
             raise RecordError(f"{where}.genome: expected an object of choice -> value")
         evaluation = Evaluation.from_dict(data, where) if data.get("latency_cycles") is not None else None
+        trained = None if data.get("trained") is None else Training.from_dict(data["trained"], f"{where}.trained")
         return cls(number=_number(data, "number", int, where), state=str(data.get("state")), genome=dict(genome),
                    arch=arch, evaluation=evaluation, reference=data.get("reference"),
                    datetime_start=data.get("datetime_start"),
                    duration_s=_number(data, "duration_s", float, where, optional=True),
-                   cached_from=_number(data, "cached_from", int, where, optional=True), worker=data.get("worker"))
+                   cached_from=_number(data, "cached_from", int, where, optional=True), worker=data.get("worker"),
+                   trained=trained)
 
     @classmethod
     def from_json(cls, text: str, where: str = "record") -> TrialRecord:

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nos.arch import Arch
 from nos.search.objectives import Evaluator, Objectives
 from nos.search.record import (RECORD_ATTR, REFERENCE_ATTR, WORKER_ATTR, Evaluation, RecordError,
-                               TrialRecord)
+                               Training, TrialRecord)
 from nos.search.space import Genome, SearchSpace, candidate_key
 
 CONFIG_ATTR = "nos_config"  # study user attribute: the configuration that defines the objectives
@@ -207,6 +207,21 @@ def record_of(trial: FrozenTrial, arch: Arch | None = None) -> TrialRecord:
         datetime_start=trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
         duration_s=duration, cached_from=stored.get("cached_from") if isinstance(stored, dict) else None,
         worker=attrs.get(WORKER_ATTR))
+
+
+TRAINED_ATTR = "trained:"  # study user attribute prefix: "trained:<trial number>" -> Training dict
+
+
+def record_training(study: optuna.Study, number: int, training: Training) -> None:
+    """Store trial ``number``'s stand-alone training in the study (a finished trial's own
+    attributes are read-only, so it is a study attribute), replacing an earlier one."""
+    study.set_user_attr(f"{TRAINED_ATTR}{number}", training.to_dict())
+
+
+def trainings(study: optuna.Study) -> dict[int, Training]:
+    """Every stored :class:`Training` of ``study``, by trial number."""
+    return {int(key[len(TRAINED_ATTR):]): Training.from_dict(value, f"study {key}")
+            for key, value in study.user_attrs.items() if key.startswith(TRAINED_ATTR)}
 
 
 def stored_key(trial: FrozenTrial) -> str | None:
