@@ -10,6 +10,7 @@ import torch
 
 from nos import Arch, Block, Head, Stem, build
 from nos.proxies import Budget, load
+from nos.proxies import supernet as supernet_module
 from nos.proxies.supernet import CALIBRATION_BATCH, Supernet, train_supernet
 from test_proxies import one_thread  # noqa: F401  (autouse fixture)
 
@@ -122,13 +123,41 @@ def _moved(space: Supernet, supernet: Supernet) -> list[bool]:
             for before, after in zip(initial.blocks, supernet.module.blocks) for key in before]
 
 
-def test_every_candidate_is_trained(space):
-    """Uniform sampling reaches all 8 candidates of every block in 64 steps (a given one is
-    missed with probability (7/8)^64 = 0.02 %); a single step moves one per block."""
+def test_every_candidate_is_trained(space, monkeypatch):
+    """After the first-path warm-up, uniform sampling reaches all 8 candidates of every block
+    in 64 steps (a given one is missed with probability (7/8)^45 = 0.2 %); during the warm-up
+    only the first path (dw, kernel 3) moves."""
     supernet = train_supernet(space, "synthetic", seed=0, budget=dataclasses.replace(BUDGET, steps=64, batch_size=8))
     assert all(_moved(space, supernet))
-    one_step = train_supernet(space, "synthetic", seed=0, budget=dataclasses.replace(BUDGET, steps=1))
-    assert sum(_moved(space, one_step)) == len(space.choices)  # one path: one candidate per block
+    monkeypatch.setattr(supernet_module, "WARMUP_FRACTION", 1.0)
+    warm_only = train_supernet(space, "synthetic", seed=0, budget=dataclasses.replace(BUDGET, steps=3))
+    moved = _moved(space, warm_only)
+    firsts = [key == next(iter(block)) for block in warm_only.module.blocks for key in block]
+    assert moved == firsts  # the first candidate of each block, nothing else
+
+
+def test_aligned_candidates_start_from_the_first_ones_function():
+    """_align: dw of another kernel size and full (the kernel on its diagonal) compute exactly
+    the first candidate's function; the FuSe candidates (its middle row and column) a
+    correlated one."""
+    supernet = Supernet(_base(), ops=("dw", "full", "fuse_half", "fuse_full"), kernels=(3, 5))
+    torch.manual_seed(0)
+    net = supernet._build(load("synthetic", 8), BUDGET).eval()
+    for candidates in net.blocks:
+        supernet_module._align(candidates)
+    x = torch.randn(8, 3, 8, 8)
+
+    def output(ops, kernel):
+        net.blocks.path = supernet.path(_with(supernet.base, [ops] * 4, [kernel] * 4))
+        return net(x)
+
+    first = output("dw", 3)
+    for op, kernel in (("dw", 5), ("full", 3), ("full", 5)):
+        torch.testing.assert_close(output(op, kernel), first, rtol=1e-4, atol=1e-6)
+    for op in ("fuse_half", "fuse_full"):
+        other = output(op, 3)
+        assert not torch.allclose(other, first)
+        assert torch.corrcoef(torch.stack([other.flatten(), first.flatten()]))[0, 1] > 0.5
 
 
 def test_inherited_weights_are_the_stand_alone_network(space, trained):
