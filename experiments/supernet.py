@@ -169,15 +169,15 @@ def supernet_scores(archs: list[Arch], seed: int, budget: Budget, val_fraction: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archs", type=int, default=35, help="sampled architectures (besides the 5 zoo variants)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="ground-truth training seeds")
-    parser.add_argument("--epochs", type=float, default=40.0, help="ground-truth training epochs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="ground-truth training seeds")
+    parser.add_argument("--epochs", type=float, default=20.0, help="ground-truth training epochs")
     parser.add_argument("--width", type=float, default=0.125, help="width multiplier (ground truth and supernet)")
     parser.add_argument("--resolution", type=int, default=32, help="input pixels (ground truth and supernet)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per step (ground truth and supernet)")
-    parser.add_argument("--val-fraction", type=float, default=None,
-                        help="re-split digits with this validation fraction (default: the standard 1,437 / 360 split)")
+    parser.add_argument("--val-fraction", type=float, default=0.5,
+                        help="re-split digits with this validation fraction (0: the standard 1,437 / 360 split)")
     parser.add_argument("--supernet-seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--supernet-epochs", type=float, nargs="+", default=[80.0])
+    parser.add_argument("--supernet-epochs", type=float, nargs="+", default=[40.0])
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "outputs" / "supernet-cache",
                         help="trained supernet weights")
     parser.add_argument("--reverse", action="store_true",
@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--phase", choices=("all", "truth", "supernet"), default="all",
                         help="'truth' or 'supernet' only fills that cache; 'all' also writes the report")
     args = parser.parse_args()
+    args.val_fraction = args.val_fraction or None
     RESULTS.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # shared machine: one thread per run is the fastest per core for these small nets
 
@@ -260,7 +261,10 @@ def report(archs: list[Arch], seeds: list[int], accuracy: np.ndarray, budget: Bu
         f"{len(archs) - len(zoo.VARIANTS)} sampled architectures alone). Split-half tau (mean of seeds "
         f"{', '.join(map(str, seeds[:len(seeds) // 2]))} vs mean of the others): {_split_half_tau(accuracy):.3f}; "
         f"the {len(seeds)}-seed mean used as the target is more reliable still. "
-        "(The earlier calibration ground truth -- 4 epochs on the standard digits split -- had 0.185.)",
+        "(The earlier calibration ground truth -- 4 epochs on the standard digits split -- had 0.185.) "
+        "The issue's aim of 0.5 is not reached: two seeds of 20 epochs at width 0.125 are what this session's "
+        "CPU time allowed (about 1.2 CPU-hours); more seeds average the noise down (the split-half tau of a "
+        "4-seed mean would measure it), wider networks and more epochs separate the architectures further.",
         "- File: `supernet_groundtruth.csv`, one row per (arch, seed): arch name, genome (JSON, "
         "`BackboneSpace.to_arch` input), per-operator block counts `n_dw`, `n_full`, `n_fuse_half`, "
         "`n_fuse_full`, seed, accuracy (validation top-1 in [0, 1]), wall and CPU seconds, setting.",
@@ -269,7 +273,7 @@ def report(archs: list[Arch], seeds: list[int], accuracy: np.ndarray, budget: Bu
         "",
         f"Supernet: `Supernet(space.base, space.ops)` of the `mobilenet_v2` space, trained by "
         f"`train_supernet(supernet, data, seed, budget)` on the same {data.size('train')} training images, width "
-        f"and resolution (SPOS: one uniformly sampled path per step). A candidate's accuracy: inherited weights, "
+        f"and resolution (the first 30 % of the steps on the all-`dw` path, then every other candidate started from it and one uniformly sampled path per step, SPOS). A candidate's accuracy: inherited weights, "
         f"BatchNorm statistics re-estimated on {min(CALIBRATION_IMAGES, data.size('train'))} training images, "
         f"validation top-1. Kendall tau against the {len(seeds)}-seed stand-alone mean over all "
         f"{len(archs)} architectures (90 % bootstrap interval over architectures), top-10 % precision, and on "
@@ -296,7 +300,7 @@ def report(archs: list[Arch], seeds: list[int], accuracy: np.ndarray, budget: Bu
         if len(members) > 1:
             lines.append(row(f"mean of the {len(members)} supernets of {epochs:g} epochs", np.mean(members, 0),
                              "sum of the above", "sum of the above"))
-    lines.append(row("params (the search's default proxy)", params, "0", "0.03"))
+    lines.append(row("params (parameter count of the digits network)", params, "0", "0.03"))
     lines.append(row(f"one stand-alone seed ({seeds[0]}) vs the mean of all", accuracy[0], "", ""))
     supernet_pairs = [stats.kendalltau(a, b).statistic for a, b in itertools.combinations(
         [v for (s, e), v in scores.items() if e == max(e for _, e in scores)], 2)]
