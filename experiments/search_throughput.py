@@ -105,7 +105,7 @@ def main() -> None:
         f"## Where a {large}-trial search phase spends its time (cProfile, {profiled:.1f} s under the profiler)", "",
         "```", *profile_lines, "```", "",
         "Per trial, Optuna's journal storage writes about 20 log lines (one per suggested choice, the worker, "
-        "the record, each constraint, the state); nos's `JournalFile` appends them without an fsync each "
+        "the record, each constraint, the state); nos's `JournalFile` appends them under an `flock` (Optuna's default lock creates and removes a symlink per line) without an fsync each "
         "(the file is flushed to the OS at once, so other workers and a killed worker lose nothing) and "
         "fsyncs once per batch. NSGA-II's per-trial cost grows with the study (it scans past trials for "
         "generations); the reports cost a fixed amount per trial (a CSV and a JSON line, TensorBoard scalars) "
