@@ -280,8 +280,7 @@ def _align(candidates: nn.ModuleDict) -> None:
         if isinstance(stage, (Depthwise, FullConv)):
             target = stage.conv[0].weight
             target.zero_()
-            k, j = kernel.shape[-1], target.shape[-1]
-            crop = _fit(kernel[:, 0], j)
+            crop = _fit(kernel[:, 0], target.shape[-1])
             if isinstance(stage, Depthwise):
                 target[:, 0] = crop
             else:
