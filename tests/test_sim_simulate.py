@@ -197,3 +197,24 @@ def test_vectorized_pass_equals_one_layer_one_config_at_a_time(records, configs,
 def test_an_empty_list_of_architectures_is_named_as_such():
     with pytest.raises(ValueError, match="x: the list of architectures is empty"):
         simulate([], Hardware())
+
+
+def test_single_network_calls_reuse_row_cycles_only_for_the_same_array_and_model():
+    """simulate(arch, hw) in a loop reads each layer's cycles by its cached row once that row was
+    simulated on that array; results equal a batched simulation for every array and model."""
+    from nos.sim.simulate import _ROW_CYCLES, clear_row_cycles
+    from search_spaces import get_space
+
+    space, rng = get_space("mobilenet_v2"), np.random.default_rng(3)
+    archs = [space.to_arch(space.sample(rng)) for _ in range(12)]
+    arrays = [Hardware(), Hardware(rows=32, cols=16), Hardware(fold="padded"), Hardware(dataflow="ws", fuse=False)]
+    clear_row_cycles()
+    for hw in arrays:
+        for model in ("scalesim", "paper"):
+            batched = simulate(archs, hw, model=model).total_cycles
+            for _ in range(2):  # the second pass reads every row from the cache
+                one_by_one = [simulate(a, hw, model=model).total_cycles for a in archs]
+                assert one_by_one == batched.tolist()
+            assert (hw, model) in _ROW_CYCLES
+    per_layer = simulate(archs[0], arrays[1]).layer_cycles
+    assert per_layer.tolist() == simulate([archs[0], archs[1]], arrays[1]).layer_cycles[:len(per_layer)].tolist()

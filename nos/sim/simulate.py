@@ -74,6 +74,19 @@ def _per_distinct_row(compute: Callable[[SimResult], Any]) -> cached_property:
     return cached_property(get)
 
 
+_ROW_CYCLES: dict[tuple[Hardware, str], dict[int, int]] = {}
+"""(config, model) -> compute cycles per :attr:`LayerTable.row_keys` key (a row key names one
+cached layer row for the life of the process, never reused); bounded per config by
+:data:`_ROW_CYCLES_LIMIT` rows and :data:`_ROW_CYCLES_CONFIGS` configs; :func:`clear_row_cycles` empties it."""
+_ROW_CYCLES_LIMIT = 200_000  # rows per config
+_ROW_CYCLES_CONFIGS = 256  # configs
+
+
+def clear_row_cycles() -> None:
+    """Forget the per-row cycles of single-network simulations."""
+    _ROW_CYCLES.clear()
+
+
 @functools.lru_cache(maxsize=256)
 def _hardware_columns(configs: tuple[Hardware, ...]) -> _HardwareColumns:
     """The columns of ``configs``, built once per distinct tuple of configs (Hardware is frozen)."""
@@ -197,6 +210,26 @@ class SimResult:
 
     @cached_property
     def _compute_cycles(self) -> np.ndarray:
+        """Compute cycles per layer, (configs, layers). One network from ``Arch`` on one config
+        (``simulate(arch, hardware)`` in a loop) reads them from :data:`_ROW_CYCLES` by row key
+        when every row was simulated on that config before."""
+        keys = self.table.row_keys
+        if keys is None or len(self.hardware) != 1 or self.table.num_networks != 1:
+            return self._cycles_of_rows()
+        if len(_ROW_CYCLES) > _ROW_CYCLES_CONFIGS and (self.hardware[0], self.model) not in _ROW_CYCLES:
+            _ROW_CYCLES.clear()
+        known = _ROW_CYCLES.setdefault((self.hardware[0], self.model), {})
+        rows = keys.tolist()
+        try:
+            return np.array([[known[row] for row in rows]], dtype=np.int64)
+        except KeyError:
+            cycles = self._cycles_of_rows()
+            if len(known) > _ROW_CYCLES_LIMIT:
+                known.clear()
+            known.update(zip(rows, cycles[0].tolist()))
+            return cycles
+
+    def _cycles_of_rows(self) -> np.ndarray:
         hw = self._hw
         if self.model == "scalesim":
             cycles = scalesim_cycles(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold)
