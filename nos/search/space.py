@@ -31,7 +31,26 @@ class Choice:
     name: str
     options: tuple[Any, ...]
 
-class BackboneSpace:
+class Choices:
+    """A genome space: one option per :class:`Choice` of ``self.choices`` (set by subclasses)."""
+
+    choices: list[Choice]
+
+    @property
+    def size(self) -> int:
+        """Number of distinct genomes."""
+        return math.prod(len(c.options) for c in self.choices)
+
+    def sample(self, rng: np.random.Generator) -> Genome:
+        """A uniformly random genome."""
+        return {c.name: c.options[int(rng.integers(len(c.options)))] for c in self.choices}
+
+    def suggest(self, trial: Suggester) -> Genome:
+        """A genome chosen by an Optuna trial (define-by-run)."""
+        return {c.name: trial.suggest_categorical(c.name, list(c.options)) for c in self.choices}
+
+
+class BackboneSpace(Choices):
     """Per-block operator (kernel, expansion) choices on top of a reference backbone.
 
     Args:
@@ -73,19 +92,6 @@ class BackboneSpace:
         if not block.expand or not self.expansions:
             return block.exp % 2 == 0
         return all(round(cin * t) % 2 == 0 for t in self.expansions)
-
-    @property
-    def size(self) -> int:
-        """Number of distinct genomes (architectures) in the space."""
-        return math.prod(len(c.options) for c in self.choices)
-
-    def sample(self, rng: np.random.Generator) -> Genome:
-        """A uniformly random genome."""
-        return {c.name: c.options[int(rng.integers(len(c.options)))] for c in self.choices}
-
-    def suggest(self, trial: Suggester) -> Genome:
-        """A genome chosen by an Optuna trial (define-by-run)."""
-        return {c.name: trial.suggest_categorical(c.name, list(c.options)) for c in self.choices}
 
     def enumerate(self, fixed: Genome | None = None, limit: int = 100_000) -> Iterator[Genome]:
         """All genomes that agree with ``fixed`` (a partial genome); refuses more than ``limit``."""
@@ -255,7 +261,7 @@ def _paper_option(choice: Choice) -> Any:
     return value if value in choice.options else choice.options[0]
 
 
-class SearchSpace:
+class SearchSpace(Choices):
     """What a search chooses: a backbone's operator choices and the array's hardware choices.
     One genome gives one candidate, an (Arch, Hardware) pair.
 
@@ -268,19 +274,6 @@ class SearchSpace:
         self.operators, self.hardware = operators, hardware
         self.name = operators.name
         self.choices = [*operators.choices, *hardware.choices]
-
-    @property
-    def size(self) -> int:
-        """Number of distinct genomes (candidates)."""
-        return math.prod(len(c.options) for c in self.choices)
-
-    def sample(self, rng: np.random.Generator) -> Genome:
-        """A uniformly random genome."""
-        return {c.name: c.options[int(rng.integers(len(c.options)))] for c in self.choices}
-
-    def suggest(self, trial: Suggester) -> Genome:
-        """A genome chosen by an Optuna trial (define-by-run)."""
-        return {c.name: trial.suggest_categorical(c.name, list(c.options)) for c in self.choices}
 
     def candidate(self, genome: Genome) -> tuple[Arch, sim.Hardware]:
         return self.operators.to_arch(genome), self.hardware.to_hardware(genome)
