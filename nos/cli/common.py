@@ -9,8 +9,6 @@ the app there, with nothing written.
 """
 from __future__ import annotations
 
-import re
-
 import dataclasses
 import itertools
 import sys
@@ -131,11 +129,6 @@ def preflight(app: str, config_name: str, argv: Sequence[str], check: Callable[[
                 fail(app, explain(err))
             except (ValueError, TypeError) as err:
                 fail(app, first_line(err))
-            except AttributeError as err:  # OmegaConf merging a mapping into a null node
-                key = re.search(r"full_key: (\S+)", str(err))
-                where = key.group(1) if key else "an override"
-                fail(app, f"{where}: cannot merge a mapping into a null value; set its fields one by one "
-                          f"({where}.<field>=...)")
     GlobalHydra.instance().clear()
 
 
