@@ -6,7 +6,6 @@ Usage: ``nos-train run_dir=<search run dir> [select=pareto|trial trial=[..]] [da
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -14,12 +13,10 @@ from typing import Any, Optional
 import hydra
 from omegaconf import DictConfig
 
-from nos import proxies
 from nos.cli.common import CONFIG_PATH, fail, run_app, store_schema, to_object
 from nos.export import ExportError
-from nos.export import runs
 from nos.run.config import BudgetConfig
-from nos.run.finalists import TRAINED_DIR, train_finalists
+from nos.run.finalists import TRAINED_DIR, plan, train_finalists
 
 APP = "nos-train"
 
@@ -45,12 +42,7 @@ def _check(cfg: DictConfig) -> None:
     c = to_object(cfg, TrainConfig)
     if c.run_dir is None:
         raise ValueError("run_dir: missing; give the nos-search run directory, e.g. run_dir=outputs/search/<run>")
-    try:
-        runs.select(runs.read_run(c.run_dir), c.select, trial=c.trial)
-    except ExportError as err:
-        raise ValueError(str(err)) from None
-    budget = proxies.train.as_budget({**dataclasses.asdict(proxies.Budget()), **c.budget.fields()})
-    proxies.load(c.data, budget.resolution, c.root)
+    plan(c.run_dir, c.select, trial=c.trial, data=c.data, root=c.root, budget=c.budget.fields(), seed=c.seed)
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")

@@ -12,8 +12,6 @@ scores over a population.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
@@ -23,7 +21,7 @@ from nos.proxies.ensemble import rank_ensemble
 from nos.proxies.predictor import Prediction, predict
 from nos.proxies.scores import SCORES
 from nos.proxies.supernet import Supernet, train_supernet
-from nos.proxies.train import Budget, HalvingResult, materialize, successive_halving, train_accuracy
+from nos.proxies.train import Budget, HalvingResult, materialize, sized, successive_halving, train_accuracy
 
 IMAGENET = "imagenet"  # predicted from the Arch's shapes, no network is built
 NAMES: tuple[str, ...] = (*SCORES, IMAGENET)
@@ -77,11 +75,8 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
 def _shape_score(arch: Arch, name: str, dataset: Dataset) -> float:
     """``params`` or ``flops`` of ``arch`` built for ``dataset``: the same numbers the module-level
     scores count (tests check it), without building the network."""
-    if arch.in_channels != dataset.channels:
-        raise ValueError(f"in_channels: the arch takes {arch.in_channels} channels, "
-                         f"data set {dataset.name!r} has {dataset.channels}")
-    sized = dataclasses.replace(arch, num_classes=dataset.num_classes)
-    return float(sized.params() if name == "params" else sized.macs(dataset.resolution))
+    built = sized(arch, dataset)
+    return float(built.params() if name == "params" else built.macs(dataset.resolution))
 
 
 def describe(name: str, data: str = "digits") -> str:

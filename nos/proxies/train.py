@@ -86,8 +86,9 @@ class Budget:
         return dataclasses.replace(self, epochs=self.epochs * factor)
 
 
-def as_budget(budget: Budget | Mapping) -> Budget:
-    """``budget`` as a :class:`Budget` (a mapping, e.g. a Hydra config, gives its fields)."""
+def as_budget(budget: Budget | Mapping, default: Budget | None = None) -> Budget:
+    """``budget`` as a :class:`Budget`: a mapping (e.g. a Hydra config) gives the fields that
+    replace ``default``'s (``Budget()``'s when None)."""
     if isinstance(budget, Budget):
         return budget
     if isinstance(budget, Mapping):
@@ -95,8 +96,18 @@ def as_budget(budget: Budget | Mapping) -> Budget:
         unknown = sorted(set(budget) - names)
         if unknown:
             raise ValueError(f"budget: unknown field(s) {', '.join(map(str, unknown))} (allowed: {', '.join(sorted(names))})")
-        return Budget(**budget)
+        return dataclasses.replace(Budget() if default is None else default, **budget)
     raise TypeError(f"budget: expected a Budget or a mapping, got {type(budget).__name__}")
+
+
+def sized(arch: Arch, dataset: Dataset, width: float = 1.0) -> Arch:
+    """``arch`` as trained on ``dataset``: width-scaled, with the data set's classes and
+    resolution; its input channels must match the data set's."""
+    arch = arch.scaled(width) if width != 1 else arch
+    if arch.in_channels != dataset.channels:
+        raise ValueError(f"in_channels: the arch takes {arch.in_channels} channels, "
+                         f"data set {dataset.name!r} has {dataset.channels}")
+    return dataclasses.replace(arch, num_classes=dataset.num_classes, input_size=dataset.resolution)
 
 
 def materialize(model_or_arch: nn.Module | Arch, dataset: Dataset, width: float = 1.0) -> nn.Module:
@@ -104,11 +115,7 @@ def materialize(model_or_arch: nn.Module | Arch, dataset: Dataset, width: float 
     set's class count under the current torch seed; a module is deep-copied so the caller's
     weights, gradients and BN statistics are never touched."""
     if isinstance(model_or_arch, Arch):
-        arch = model_or_arch.scaled(width) if width != 1 else model_or_arch
-        if arch.in_channels != dataset.channels:
-            raise ValueError(f"in_channels: the arch takes {arch.in_channels} channels, "
-                             f"data set {dataset.name!r} has {dataset.channels}")
-        return build(dataclasses.replace(arch, num_classes=dataset.num_classes))
+        return build(sized(model_or_arch, dataset, width))
     if isinstance(model_or_arch, nn.Module):
         if width != 1:
             raise ValueError(f"width: only an Arch can be width-scaled, got a {type(model_or_arch).__name__} with width {width}")

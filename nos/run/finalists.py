@@ -31,7 +31,7 @@ from scipy import stats
 
 from nos import proxies
 from nos.export import runs
-from nos.proxies.train import as_budget, evaluate, fit, materialize
+from nos.proxies.train import as_budget, evaluate, fit, materialize, sized
 from nos.report.files import PARETO_JSON, TRIALS_JSONL, atomic_write, write_records
 from nos.run.progress import StepProgress
 from nos.search import study as studies
@@ -61,6 +61,32 @@ class Finalists:
     report: str
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`train_finalists` will do, checked before any training: the run, the chosen
+    trials, the data set (loaded at the budget's resolution) and the budget."""
+
+    run: runs.SearchRun
+    chosen: list[TrialRecord]
+    dataset: proxies.Dataset
+    budget: proxies.Budget
+
+
+def plan(run_dir: str | Path, select: str = "pareto", *, trial: int | list[int] | None = None,
+         data: str = "digits", root: str | None = None, budget: Mapping[str, Any] | None = None,
+         seed: int = 0) -> Plan:
+    """Check the arguments of :func:`train_finalists` (same meaning); raises ``ValueError``
+    naming the field."""
+    try:
+        checked = as_budget(budget or {})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"budget: {str(err).removeprefix('budget: ')}") from None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed: expected an integer, got {seed!r}")
+    run = runs.read_run(run_dir)
+    return Plan(run, runs.select(run, select, trial=trial), proxies.load(data, checked.resolution, root), checked)
+
+
 def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int | list[int] | None = None,
                     data: str = "digits", root: str | None = None, budget: Mapping[str, Any] | None = None,
                     seed: int = 0, progress: Callable[[str], Callable[[int, int], None]] | None = None) -> Finalists:
@@ -76,20 +102,10 @@ def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int |
         progress: given a label, returns the step callback of one training (default: a
             :class:`~nos.run.progress.StepProgress` line).
 
-    Raises ``ValueError`` naming the field for bad input, before any training.
+    Raises ``ValueError`` naming the field for bad input, before any training (:func:`plan`).
     """
-    try:
-        budget = as_budget({**dataclasses.asdict(proxies.Budget()), **(budget or {})})
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"budget: {str(err).removeprefix('budget: ')}") from None
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed: expected an integer, got {seed!r}")
-    run = runs.read_run(run_dir)
-    chosen = runs.select(run, select, trial=trial)
-    try:
-        dataset = proxies.load(data, budget.resolution, root)
-    except ValueError as err:
-        raise ValueError(str(err)) from None
+    checked = plan(run_dir, select, trial=trial, data=data, root=root, budget=budget, seed=seed)
+    run, chosen, dataset, budget = checked.run, checked.chosen, checked.dataset, checked.budget
     storage = studies.make_storage(run.storage)
     study = optuna.load_study(study_name=run.study_name, storage=storage)
     root_dir = Path(run_dir)
@@ -120,8 +136,7 @@ def _train_one(record: TrialRecord, dataset: proxies.Dataset, budget: proxies.Bu
         model = materialize(record.arch, dataset, budget.width)
         fit(model, dataset, budget, seed, progress=progress)
         accuracy = 100.0 * evaluate(model, dataset)
-    arch = record.arch.scaled(budget.width) if budget.width != 1 else record.arch
-    arch = dataclasses.replace(arch, num_classes=dataset.num_classes, input_size=dataset.resolution)
+    arch = sized(record.arch, dataset, budget.width)  # the network materialize built
     folder = run_dir / TRAINED_DIR / f"trial-{record.number}"
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), folder / WEIGHTS)

@@ -96,7 +96,7 @@ class Evaluator:
                              f"(allowed: {', '.join(LATENCY_MODELS)})")
         default = proxies.supernet.DEFAULT_BUDGET if proxy == SUPERNET else proxies.Budget()
         try:
-            self.train_budget = proxies.train.as_budget({**dataclasses.asdict(default), **(train_budget or {})})
+            self.train_budget = proxies.train.as_budget(train_budget or {}, default)
         except (TypeError, ValueError) as err:
             raise ValueError(f"proxy.budget: {str(err).removeprefix('budget: ')}") from None
         self.supernet, self.cache_dir = supernet, cache_dir
