@@ -2,8 +2,6 @@
 area and PE budgets, three objectives, the k-objective front against brute force, reports and
 export that know each member's array."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from nos import sim
 from nos.export import export, read_record
 from nos.report.files import read_records
+from apps import app
 
 ARRAYS = ["hardware=cosearch", "hardware.rows=[8,16,32,64]", "hardware.cols=[8,16,32,64]",
           "hardware.dataflow=[os,ws,is]", "hardware.fuse=[true,false]"]
@@ -20,8 +19,7 @@ AREA, PES = 52.0, 2048  # the SRAMs take ~49.7 mm^2: the area budget bites on th
 
 
 def nos_search(*overrides):
-    return subprocess.run([sys.executable, "-m", "nos.cli.search", *overrides], capture_output=True, text=True,
-                          timeout=600)
+    return app("search", *overrides)
 
 
 @pytest.fixture(scope="module")

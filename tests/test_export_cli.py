@@ -2,8 +2,6 @@
 checkpoint exported by the Hydra app; errors exit 2 with one line and write nothing."""
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,19 +11,18 @@ from nos.arch import Arch
 from nos.export import load
 from nos.report.files import read_records
 from test_export import check_model_py, check_onnx, check_pt2, make_run, randomized_state, reference
+from apps import app
 
 
 def nos_export(*overrides):
-    return subprocess.run([sys.executable, "-m", "nos.cli.export", *overrides], capture_output=True, text=True,
-                          timeout=600)
+    return app("export", *overrides)
 
 
 @pytest.fixture(scope="module")
 def search_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("search") / "run"
-    proc = subprocess.run([sys.executable, "-m", "nos.cli.search", "search.n_trials=4", "proxy=params",
-                           "hardware.rows=16", "hardware.cols=16", f"hydra.run.dir={out}"],
-                          capture_output=True, text=True, timeout=600)
+    proc = app("search", "search.n_trials=4", "proxy=params", "hardware.rows=16", "hardware.cols=16",
+               f"hydra.run.dir={out}")
     assert proc.returncode == 0, proc.stderr
     return out
 

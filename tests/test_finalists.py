@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import optuna
 import pytest
@@ -14,15 +12,11 @@ from PIL import Image
 import nos
 from nos.report.files import read_records
 from nos.search.study import make_storage, trainings
+from apps import app
 
 TINY_SUPERNET = ["proxy=supernet", "proxy.budget.steps=4", "proxy.budget.batch_size=8", "proxy.budget.width=0.125",
                  "proxy.budget.resolution=16", "hardware.rows=16", "hardware.cols=16", "search.seed_references=false"]
 TINY_TRAINING = ["budget.steps=3", "budget.batch_size=16", "budget.width=0.25", "budget.resolution=16"]
-
-
-def app(module, *overrides, cwd=None):
-    return subprocess.run([sys.executable, "-m", f"nos.cli.{module}", *overrides], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
 
 
 def image_folder(root, classes=("ant", "bee", "cat"), per_class=6):

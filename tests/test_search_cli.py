@@ -19,13 +19,13 @@ from nos import proxies, sim
 from nos.report.files import read_records
 from nos.search.pareto import front_records
 from nos.search.study import make_storage
+from apps import app
 
 SMALL = ["proxy=params", "hardware.rows=16", "hardware.cols=16", "search.report_every=3"]
 
 
 def nos_search(*overrides, cwd=None):
-    return subprocess.run([sys.executable, "-m", "nos.cli.search", *overrides], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+    return app("search", *overrides, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,5 @@
 """nos-sim: the Hydra app prints a per-layer table and totals, JSON on request, exit 2 on bad input."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,13 +7,13 @@ import pytest
 import nos
 from nos.export.folder import SCHEMA as EXPORT_SCHEMA
 from nos.sim import Hardware, simulate
+from apps import app
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(*overrides, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "nos.cli.sim", *overrides], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return app("sim", *overrides, cwd=cwd, timeout=300)
 
 
 def test_table_output_for_a_zoo_network():
