@@ -119,7 +119,9 @@ def test_nos_train_records_measured_accuracy_in_the_study_and_the_run(trained_ru
         t = stored[number]
         assert 0 <= t.accuracy_pct <= 100 and t.data == "digits" and t.budget["steps"] == 3
         assert t.arch.num_classes == 10 and (run_dir / t.weights).is_file()
-    pareto = {r.number: r for r in read_records(run_dir / "pareto.json")}
+    front = read_records(run_dir / "pareto.json")
+    assert [r.number for r in front][:2] == chosen  # rewritten in its own order (fastest first)
+    pareto = {r.number: r for r in front}
     assert all(pareto[n].trained == stored[n] for n in chosen)
     report = (run_dir / "trained" / "report.md").read_text()
     assert "Kendall tau" in report or "Too few distinct values" in report

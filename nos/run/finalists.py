@@ -32,7 +32,7 @@ from scipy import stats
 from nos import proxies
 from nos.export import runs
 from nos.proxies.train import as_budget, evaluate, fit, materialize, sized
-from nos.report.files import PARETO_JSON, TRIALS_JSONL, atomic_write, write_records
+from nos.report.files import PARETO_JSON, TRIALS_JSONL, atomic_write, read_records, write_records
 from nos.run.progress import StepProgress
 from nos.search import study as studies
 from nos.search.record import Training, TrialRecord
@@ -119,9 +119,9 @@ def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int |
                  training.accuracy_pct, data, training.seconds, record.evaluation.proxy)
         done.append(record.replace(trained=training))
     studies.sync(storage)
-    _rewrite_reports(root_dir, run, {r.number: r.trained for r in done})
-    label = proxies.describe(run.settings.get("proxy", {}).get("name") or proxies.DEFAULT,
-                             run.settings.get("proxy", {}).get("data", "digits"))
+    _rewrite_reports(root_dir, {r.number: r.trained for r in done})
+    label = next((r.evaluation.proxy_label for r in done if r.evaluation.proxy_label),
+                 run.settings.get("proxy", {}).get("label", "the search's proxy (not recorded)"))
     finalists = summarize(done, label)
     atomic_write(root_dir / TRAINED_DIR / "report.md", finalists.report)
     return finalists
@@ -147,14 +147,13 @@ def _train_one(record: TrialRecord, dataset: proxies.Dataset, budget: proxies.Bu
     return training
 
 
-def _rewrite_reports(run_dir: Path, run: runs.SearchRun, trained: dict[int, Training]) -> None:
-    """``pareto.json`` and ``trials.jsonl`` with the new trainings (when the run has them)."""
-    for name, numbers in ((PARETO_JSON, run.pareto), (TRIALS_JSONL, None)):
+def _rewrite_reports(run_dir: Path, trained: dict[int, Training]) -> None:
+    """``pareto.json`` and ``trials.jsonl`` (where the run has them) with the new trainings,
+    in their own order."""
+    for name in (PARETO_JSON, TRIALS_JSONL):
         path = run_dir / name
         if path.exists():
-            records = [r.replace(trained=trained.get(r.number, r.trained)) for r in run.records
-                       if numbers is None or r.number in numbers]
-            write_records(path, records)
+            write_records(path, [r.replace(trained=trained.get(r.number, r.trained)) for r in read_records(path)])
 
 
 def summarize(records: Sequence[TrialRecord], proxy_label: str) -> Finalists:

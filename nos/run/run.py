@@ -24,7 +24,6 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from optuna.trial import TrialState
 
-from nos import proxies
 from nos.report.files import write_json
 from nos.report.markdown import RunSummary, array_label
 from nos.run.config import RunConfig, differences
@@ -93,7 +92,6 @@ class Run:
         self.space = SearchSpace(get_space(config.space.name, **config.space.options()), config.hardware_choices())
         self.objectives = config.search.spec()
         self.metrics = self.objectives.front  # the reported front's Evaluation fields
-        p = config.proxy
         self.evaluator = config.evaluator(self.space)
         self.evaluator.check_data()
         self.sampler = _instantiate(config.sampler, "sampler")
@@ -109,7 +107,7 @@ class Run:
         self._storage_node = storage
         self.storage_label = storage["url"] or f"journal:{Path(storage['path']).resolve()}"
         self.title = f"{self.space.name} on {self._hardware_label()}"
-        self.proxy_label = proxies.describe(p.resolved_name, p.data)
+        self.proxy_label = self.evaluator.label
         self.study: optuna.Study | None = None
 
     def check_storage(self) -> None:
