@@ -71,14 +71,15 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
     run = _open_run(run_dir, storage, study_name)
     chosen = runs.select(run, select, trial=trial, min_proxy=min_proxy, max_latency_ms=max_latency_ms,
                          max_latency_cycles=max_latency_cycles)
+    trained_weights = {}  # trial number -> the weights file nos-train wrote
     if weights == "trained":
         untrained = [r.number for r in chosen if r.trained is None]
         if untrained:
             raise ExportError(f"weights: trial(s) {', '.join(map(str, untrained))} have no trained weights; "
                               f"train them first: nos-train run_dir={run.source} select=trial "
                               f"trial=[{','.join(map(str, untrained))}]")
-        missing = [str(Path(run.source) / r.trained.weights) for r in chosen
-                   if not (Path(run.source) / r.trained.weights).is_file()]
+        trained_weights = {r.number: Path(run.source) / r.trained.weights for r in chosen}
+        missing = [str(path) for path in trained_weights.values() if not path.is_file()]
         if missing:
             raise ExportError(f"weights: the trained weights {', '.join(missing)} are missing; rerun nos-train")
     if checkpoint is not None and len(chosen) != 1:
@@ -99,7 +100,7 @@ def export(run_dir: str | Path | None = None, out_dir: str | Path = "exports", *
         staged = []
         for i, r in enumerate(chosen, 1):
             start = time.monotonic()
-            arch, weights_file = ((r.trained.arch, Path(run.source) / r.trained.weights) if weights == "trained"
+            arch, weights_file = ((r.trained.arch, trained_weights[r.number]) if weights == "trained"
                                   else (r.arch, checkpoint))
             staged.append(stage_export(staging, folder_name(run.study_name, r.number), arch, run=run, record=r,
                                        checkpoint=weights_file, weights=weights, formats=formats, seed=seed))
