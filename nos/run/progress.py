@@ -21,7 +21,46 @@ def clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-class Progress:
+class _Line:
+    """One status line: redrawn in place on a terminal (at most ten times a second), else
+    logged every ``every_s`` seconds."""
+
+    def __init__(self, stream: TextIO | None, every_s: float):
+        self.stream = sys.stderr if stream is None else stream
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every_s = every_s
+        self.start = time.monotonic()
+        self._last_shown = -math.inf
+        self._line = ""
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def _due(self) -> bool:
+        """Whether a new line may be shown now (and if so, it counts as shown)."""
+        now = time.monotonic()
+        if now - self._last_shown < (0.1 if self.live else self.every_s):
+            return False
+        self._last_shown = now
+        return True
+
+    def _write(self, line: str) -> None:
+        if self.live:
+            self.stream.write("\r" + line.ljust(len(self._line)))
+            self.stream.flush()
+        else:
+            log.info(line)
+        self._line = line
+
+    def _end(self) -> None:
+        """End a terminal line."""
+        if self.live and self._line:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class Progress(_Line):
     """Counts finished trials of this invocation and reports them.
 
     Args:
@@ -33,19 +72,10 @@ class Progress:
 
     def __init__(self, total: int | None, timeout: float | None, stream: TextIO | None = None,
                  every_s: float = 5.0):
+        super().__init__(stream, every_s)
         self.total, self.timeout = total, timeout
-        self.stream = sys.stderr if stream is None else stream
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.every_s = every_s
-        self.start = time.monotonic()
         self.done = 0
         self.feasible = 0
-        self._last_shown = 0.0
-        self._line = ""
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
 
     def eta(self) -> float | None:
         """Seconds left: from the trial rate towards ``total``, or to the timeout if sooner."""
@@ -60,58 +90,39 @@ class Progress:
         """One more trial finished; ``best`` describes the best value per objective so far."""
         self.done += 1
         self.feasible += bool(feasible)
-        now = time.monotonic()
-        if now - self._last_shown >= (0.1 if self.live else self.every_s):
-            self._last_shown = now
+        if self._due():
             self.show(best, front)
 
     def show(self, best: str, front: int) -> None:
         count = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
         share = f"{self.feasible / self.done:.0%}" if self.done else "-"
         eta = self.eta()
-        line = (f"trials {count} | {clock(self.elapsed)} elapsed"
-                f"{'' if eta is None else f', ETA {clock(eta)}'} | {best} | front {front} | feasible {share}")
-        if self.live:
-            self.stream.write("\r" + line.ljust(len(self._line)))
-            self.stream.flush()
-        else:
-            log.info(line)
-        self._line = line
+        self._write(f"trials {count} | {clock(self.elapsed)} elapsed"
+                    f"{'' if eta is None else f', ETA {clock(eta)}'} | {best} | front {front} | feasible {share}")
 
     def close(self, best: str, front: int) -> None:
         """Show the final count (unless just shown) and end a terminal line."""
         if self.done and not self._line.startswith(f"trials {self.done}"):
             self.show(best, front)
-        if self.live and self._line:
-            self.stream.write("\n")
-            self.stream.flush()
+        self._end()
 
 
-class StepProgress:
+class StepProgress(_Line):
     """Progress of a training (steps of an optimiser) as one line: ``label: step n/N (p %),
     elapsed, ETA``; redrawn in place on a terminal, else logged every ``every_s`` seconds and
     at the last step. Call the instance with (steps done, total steps)."""
 
     def __init__(self, label: str, stream: TextIO | None = None, every_s: float = 5.0):
+        super().__init__(stream, every_s)
         self.label = label
-        self.stream = sys.stderr if stream is None else stream
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.every_s = every_s
-        self.start = time.monotonic()
-        self._last_shown = -math.inf
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
         last = done >= total
-        if not last and now - self._last_shown < (0.1 if self.live else self.every_s):
+        if not self._due() and not last:
             return
-        self._last_shown = now
-        elapsed = now - self.start
+        elapsed = self.elapsed
         eta = elapsed / done * (total - done) if done else None
-        line = (f"{self.label}: step {done}/{total} ({done / max(total, 1):.0%}) | {clock(elapsed)} elapsed"
-                f"{'' if eta is None or last else f', ETA {clock(eta)}'}")
-        if self.live:
-            self.stream.write("\r" + line + ("\n" if last else ""))
-            self.stream.flush()
-        else:
-            log.info(line)
+        self._write(f"{self.label}: step {done}/{total} ({done / max(total, 1):.0%}) | {clock(elapsed)} elapsed"
+                    f"{'' if eta is None or last else f', ETA {clock(eta)}'}")
+        if last:
+            self._end()
