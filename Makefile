@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres run test clean
+.PHONY: install system-packages run test clean
 
 install: $(STAMP)
 
@@ -17,17 +17,23 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # The main job: a Neural Operator Search on the embedded default (conf/search.yaml).
-run: install
+run: install system-packages
 	$(VENV)/bin/nos-search
 
-# A PostgreSQL server for the multi-worker test: Debian's package when it is missing
-# (the test starts its own throwaway cluster; it is skipped, saying why, without a server).
-postgres:
-	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
-	  echo "make: PostgreSQL could not be installed; the PostgreSQL test will be skipped"
+# Debian packages the tests and experiments use, installed when missing (as root, through apt):
+# PostgreSQL (the multi-worker test starts its own throwaway cluster; skipped, saying why, without it),
+# Fashion-MNIST (dataset-fashion-mnist: /usr/share/datasets/fashion-mnist/), and the RTL tools
+# (Icarus Verilog, Verilator, Yosys) for the systolic-array co-simulation.
+DEBIAN_PACKAGES := postgresql dataset-fashion-mnist iverilog verilator yosys
+system-packages:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing Debian packages: $$missing"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	  echo "make: could not install $$missing (the tests that need them say so and are skipped)"; \
+	fi
 
-test: install postgres
+test: install system-packages
 	$(PY) -m pytest
 
 clean:
