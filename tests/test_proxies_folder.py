@@ -120,11 +120,11 @@ def test_an_edited_folder_is_read_again(tmp_path):
 @pytest.mark.parametrize("options, message", [
     (dict(data="folder"), "root: data='folder' needs root="),
     (dict(data="digits", image_size=8), "image_size: only for data='folder'"),
-    (dict(data="digits", root="/tmp"), "root: only for data='cifar10' or 'folder'"),
+    (dict(data="digits", root="/tmp"), "root: only for data='idx', 'cifar10', 'folder', 'fashion_mnist'"),
     (dict(data="digits", val_fraction=1.0), r"val_fraction: expected a number in \(0, 1\)"),
     (dict(data="digits", val_fraction=0.0), r"val_fraction: expected a number in \(0, 1\)"),
     (dict(data="digits", val_fraction=0.5, split_seed="a"), "split_seed: expected an integer"),
-    (dict(data="images"), "unknown data set 'images'.*digits, synthetic, cifar10, folder"),
+    (dict(data="images"), "unknown data set 'images'.*digits, synthetic, fashion_mnist, idx, cifar10, folder"),
 ])
 def test_bad_options_are_named(options, message):
     with pytest.raises(ValueError, match=message):

@@ -63,7 +63,7 @@ def test_width_applies_to_an_arch_only():
 
 
 def test_unknown_data_set_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown data set 'imagenet'.*digits, synthetic, cifar10"):
+    with pytest.raises(ValueError, match="unknown data set 'imagenet'.*digits, synthetic, fashion_mnist, idx, cifar10"):
         train_accuracy(small_mobilenet_v2(), "imagenet", TINY_BUDGET)
 
 

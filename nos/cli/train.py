@@ -29,7 +29,7 @@ class TrainConfig:
     select: str = "pareto"  # pareto | trial | fastest_above | best_under
     trial: Any = None  # select=trial: a trial number or a list of them
     data: str = "digits"  # a data set of nos.proxies.DATASETS
-    root: Optional[str] = None  # the data set's folder (cifar10, folder)
+    root: Optional[str] = None  # the data set's folder (idx, cifar10, folder; fashion_mnist: optional)
     seed: int = 0
     budget: BudgetConfig = field(default_factory=BudgetConfig)  # nos.proxies.Budget fields over Budget()
 

@@ -50,11 +50,11 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
     Args:
         model_or_arch: a :class:`nos.Arch` or a ``torch.nn.Module`` taking (N, C, H, W) images.
         name: the score.
-        data: a data set name (``digits``, ``synthetic``, ``cifar10``, ``folder``) or a :class:`Dataset`.
+        data: a data set name (:data:`DATASETS`) or a :class:`Dataset`.
         seed: random seed.
         resolution: input side length in pixels; None: a Dataset's own, else 32.
         batch_size: images per minibatch.
-        root: the local CIFAR-10 folder or image folder (``data="cifar10"`` or ``"folder"`` only).
+        root: the data set's folder (see :func:`nos.proxies.data.load`).
     """
     if name not in NAMES:
         raise ValueError(f"name: unknown proxy {name!r} (allowed: {', '.join(NAMES)})")

@@ -1,5 +1,5 @@
-"""Image classification data for the proxies: ``digits``, ``synthetic``, local ``cifar10`` and
-the user's own image ``folder``.
+"""Image classification data for the proxies: ``digits``, ``synthetic``, ``fashion_mnist``, IDX
+files (``idx``), local ``cifar10`` and the user's own image ``folder``.
 
 A :class:`Dataset` keeps its images at their native resolution (digits: 8x8, synthetic:
 8x8, CIFAR-10: 32x32, folder: the images' own size or ``image_size``) and serves
@@ -12,6 +12,12 @@ seeded stratified train/validation split of the pooled images.
   validation. The offline default.
 * ``synthetic``: 10 classes, each a fixed random 3x8x8 prototype plus Gaussian noise;
   512 train / 128 validation images. Learnable and instant, for smoke tests.
+* ``fashion_mnist``: Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, arXiv 1708.07747: 60,000
+  training and 10,000 test 28x28 grey images of 10 clothing classes), read from Debian's
+  package ``dataset-fashion-mnist`` (:data:`FASHION_MNIST_ROOT`) or ``root``; grey replicated
+  to 3 channels; validation = the 10,000 test images.
+* ``idx``: any MNIST-format folder (MNIST, KMNIST, Fashion-MNIST ...) under ``root``: the four
+  IDX files of :data:`IDX_FILES`, each plain or gzipped; read by :func:`read_idx`.
 * ``cifar10``: the standard python-pickle folder (``data_batch_1`` .. ``data_batch_5``,
   ``test_batch``) under a user-given ``root``; never downloaded. Validation = test batch.
 * ``folder``: PNG/JPEG images under a user-given ``root``, one sub-folder per class, read
@@ -21,6 +27,7 @@ seeded stratified train/validation split of the pooled images.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import pickle
 from dataclasses import dataclass
@@ -31,7 +38,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATASETS = ("digits", "synthetic", "cifar10", "folder")
+DATASETS = ("digits", "synthetic", "fashion_mnist", "idx", "cifar10", "folder")
+NEEDS_ROOT = ("idx", "cifar10", "folder")  # no default location: root= is required
+FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"  # Debian's package dataset-fashion-mnist
+FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
+IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
+             "val_x": "t10k-images-idx3-ubyte", "val_y": "t10k-labels-idx1-ubyte"}
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+             0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}  # the IDX format's type codes
 DEFAULT_RESOLUTION = 32
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 IMAGE_FORMATS = ("PNG", "JPEG")
@@ -130,10 +144,23 @@ def _check_resolution(resolution: int, field: str = "resolution") -> None:
 
 def _make(name: str, train_x, train_y, val_x, val_y, num_classes: int,
           resolution: int = DEFAULT_RESOLUTION) -> Dataset:
-    stats = train_x.float()
-    mean = stats.mean(dim=(0, 2, 3))
-    std = stats.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    mean, std = _channel_stats(train_x)
     return Dataset(name, train_x, train_y, val_x, val_y, num_classes, mean, std, resolution)
+
+
+def _channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (unbiased) std of images ``x`` (N, C, H, W), summed in float64 a
+    chunk of images at a time, so a large uint8 set is never held as float32 whole."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros(x.shape[1], dtype=torch.float64)
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk].double()
+        total += part.sum(dim=(0, 2, 3))
+        squares += (part * part).sum(dim=(0, 2, 3))
+    count = x.numel() // x.shape[1]
+    mean = total / count
+    variance = (squares - count * mean * mean) / max(1, count - 1)
+    return mean.float(), variance.clamp_min(0).sqrt().float().clamp_min(1e-6)
 
 
 def _stratified(y: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,6 +205,68 @@ def _synthetic() -> Dataset:
 
     (tr_x, tr_y), (va_x, va_y) = draw(512), draw(128)
     return _make("synthetic", tr_x, tr_y, va_x, va_y, 10)
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """The array in one IDX file (the MNIST format: two zero bytes, a type code, the number of
+    dimensions, their sizes as big-endian 32-bit integers, then the values), plain or gzipped
+    (read by its first two bytes, whatever its name)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as err:
+        raise ValueError(f"root: cannot read IDX file {str(path)!r} ({err.strerror})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as err:
+            raise ValueError(f"root: {str(path)!r} is a damaged gzip file ({err})") from None
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in IDX_TYPES:
+        raise ValueError(f"root: {str(path)!r} is not an IDX file (expected two zero bytes and a type code "
+                         f"of {', '.join(f'0x{t:02X}' for t in IDX_TYPES)})")
+    dtype, ndim = np.dtype(IDX_TYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int(v) for v in np.frombuffer(raw[4:header], dtype=">u4")) if len(raw) >= header else ()
+    if len(raw) != header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize or len(shape) != ndim:
+        raise ValueError(f"root: {str(path)!r} is truncated or too long for its header (shape {shape}, {dtype})")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+@lru_cache(maxsize=2)
+def _idx(root: str, name: str) -> Dataset:
+    """An MNIST-format folder: grey images (N, H, W) and labels (N,) for train and validation
+    (the ``t10k`` files); grey replicated to 3 channels as a view (no copy)."""
+    folder = Path(root)
+    hint = f" (install Debian's package {FASHION_MNIST_PACKAGE}, or give root=)" if name == "fashion_mnist" else ""
+    if not folder.is_dir():
+        raise ValueError(f"root: {name} folder {root!r} does not exist{hint}")
+    paths = {key: _idx_file(folder, stem) for key, stem in IDX_FILES.items()}
+    missing = [IDX_FILES[key] for key, path in paths.items() if path is None]
+    if missing:
+        raise ValueError(f"root: {name} folder {root!r} lacks {', '.join(missing)} (plain or .gz){hint}")
+    arrays = {key: read_idx(path) for key, path in paths.items()}
+    for split in ("train", "val"):
+        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or x.dtype != np.uint8:
+            raise ValueError(f"root: {name} {split} files must hold uint8 images (N, H, W) and N labels, "
+                             f"got {x.dtype} {x.shape} and labels {y.shape}")
+    labels = np.concatenate([arrays["train_y"], arrays["val_y"]])
+    if labels.min() < 0:
+        raise ValueError(f"root: {name} labels must be non-negative, found {labels.min()}")
+
+    def images(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array.copy())[:, None].expand(-1, 3, -1, -1)
+
+    return _make(name, images(arrays["train_x"]), torch.from_numpy(arrays["train_y"].astype(np.int64)),
+                 images(arrays["val_x"]), torch.from_numpy(arrays["val_y"].astype(np.int64)), int(labels.max()) + 1)
 
 
 def _unpickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -298,11 +387,12 @@ def load(data: str | Dataset = "digits", resolution: int | None = None, root: st
     """The data set ``data`` (a name in :data:`DATASETS` or a :class:`Dataset`) at ``resolution``.
 
     Args:
-        data: ``digits``, ``synthetic``, ``cifar10``, ``folder`` or a :class:`Dataset`.
+        data: ``digits``, ``synthetic``, ``fashion_mnist``, ``idx``, ``cifar10``, ``folder`` or a
+            :class:`Dataset`.
         resolution: side length (pixels) of the batches served; None keeps a
             :class:`Dataset`'s own and gives a named one :data:`DEFAULT_RESOLUTION`.
-        root: the local CIFAR-10 folder (``cifar10``) or the image folder (``folder``);
-            required for those two and refused for the others.
+        root: the data set's folder: required for ``idx``, ``cifar10`` and ``folder``, optional
+            for ``fashion_mnist`` (default :data:`FASHION_MNIST_ROOT`), refused for the others.
         val_fraction: pool train and validation images and split them again, stratified,
             with this fraction (per class) for validation (:meth:`Dataset.resplit`); None
             keeps the data set's own split (``folder`` without ``train/`` and ``val/``:
@@ -315,27 +405,33 @@ def load(data: str | Dataset = "digits", resolution: int | None = None, root: st
         raise ValueError(f"split_seed: expected an integer, got {split_seed!r}")
     if image_size is not None and data != "folder":
         raise ValueError(f"image_size: only for data='folder', got data={data!r}")
+    if not isinstance(data, Dataset) and data not in DATASETS:
+        raise ValueError(f"data: unknown data set {data!r} (allowed: {', '.join(DATASETS)} or a Dataset)")
+    if data in NEEDS_ROOT and root is None:
+        raise ValueError(f"root: data={data!r} needs root= {_ROOT_NEEDED[data]} (nos never downloads)")
+    if data in ("digits", "synthetic") and root is not None:
+        raise ValueError(f"root: only for data={', '.join(map(repr, (*NEEDS_ROOT, 'fashion_mnist')))}, got data={data!r}")
     if isinstance(data, Dataset):
         dataset = data
     elif data in ("digits", "synthetic"):
-        if root is not None:
-            raise ValueError(f"root: only for data='cifar10' or 'folder', got data={data!r}")
         dataset = _digits() if data == "digits" else _synthetic()
+    elif data in ("fashion_mnist", "idx"):
+        folder = Path(FASHION_MNIST_ROOT if root is None else root).expanduser().resolve()
+        dataset = _idx(str(folder), data)
     elif data == "cifar10":
-        if root is None:
-            raise ValueError("root: cifar10 needs root= the local 'cifar-10-batches-py' folder (nos never downloads)")
         dataset = _cifar10(str(root))
-    elif data == "folder":
-        if root is None:
-            raise ValueError("root: data='folder' needs root= a folder with one sub-folder of PNG/JPEG images per class")
+    else:
         if image_size is not None:
             _check_resolution(image_size, "image_size")
         folder = Path(root).expanduser().resolve()
         dataset = _folder(str(folder), image_size, _listing(folder) if folder.is_dir() else ())
-    else:
-        raise ValueError(f"data: unknown data set {data!r} (allowed: {', '.join(DATASETS)} or a Dataset)")
     if val_fraction is not None:
         dataset = dataset.resplit(val_fraction, split_seed)
     if resolution is None:
         return dataset if isinstance(data, Dataset) else dataset.at(DEFAULT_RESOLUTION)
     return dataset.at(resolution)
+
+
+_ROOT_NEEDED = {"idx": "a folder of the four MNIST-format IDX files",
+                "cifar10": "the local 'cifar-10-batches-py' folder",
+                "folder": "a folder with one sub-folder of PNG/JPEG images per class"}
