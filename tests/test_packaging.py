@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # DESIGN.md's floors: a module may import only modules of a lower or equal floor
 FLOORS = {"nos.cli": 8, "nos.run": 7, "nos.report": 6, "nos.export": 6, "search_spaces": 6, "nos.search": 5,
-          "nos.proxies": 4, "nos.build": 3, "nos.ops": 2, "nos.zoo": 2, "nos.sim": 2, "nos.arch": 1}
+          "nos.proxies": 4, "nos.network": 3, "nos.ops": 2, "nos.zoo": 2, "nos.sim": 2, "nos.arch": 1}
 
 
 def floor(module: str) -> int | None:
@@ -54,13 +54,35 @@ def test_imports_run_downward_and_form_no_cycle():
     assert not {d for d in search if d.startswith(("nos.report", "search_spaces", "nos.run"))}
 
 
+def test_the_light_rooms_load_no_heavy_library_and_the_package_face_is_lazy():
+    code = textwrap.dedent("""
+        import sys
+        import nos.arch, nos.sim, nos.zoo
+        heavy = [m for m in ("torch", "optuna", "matplotlib", "hydra") if m in sys.modules]
+        assert not heavy, f"importing nos.arch, nos.sim, nos.zoo loaded {heavy}"
+        import nos
+        arch = nos.zoo.get("mobilenet_v2", "fuse_half")
+        assert nos.proxies.predict(arch).mean > 0  # nos.<subpackage> after a plain import nos
+        assert nos.sim.simulate(arch, nos.sim.Hardware()).total_cycles > 0
+        model = nos.build(arch)  # loads torch now, and stays the function once nos.network is imported
+        import nos.network
+        assert callable(nos.build) and nos.build is nos.network.build and type(model).__name__ == "Network"
+        assert nos.export.load is nos.load and nos.search.__name__ == "nos.search"
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
 def test_importing_nos_changes_no_process_state():
     code = textwrap.dedent("""
         import os, matplotlib
         os.umask(0o027)
         backend = dict.__getitem__(matplotlib.rcParams, "backend")
         import nos, nos.report.files, nos.report.figures, nos.report.tensorboard, nos.report.sweep, nos.run
-        import nos.cli.search, nos.cli.sim, nos.cli.export, nos.search.study
+        import nos.cli.search, nos.cli.sim, nos.cli.export, nos.cli.train, nos.search.study
+        from hydra.core.config_store import ConfigStore
+        assert not ConfigStore.instance().repo.get("search_schema.yaml"), "a schema registered at import"
         assert os.umask(0o022) == 0o027, "umask changed"
         assert dict.__getitem__(matplotlib.rcParams, "backend") == backend, "backend switched"
         print("ok")

@@ -60,7 +60,9 @@ def test_the_default_hardware_config_is_the_dataclass_default():
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    import nos.cli.search  # noqa: F401  (registers the schemas)
+    import nos.cli.search
+
+    nos.cli.search.register()
 
     with initialize_config_module("nos.conf", version_base="1.3"):
         for name in ("default", "conventional"):

@@ -38,9 +38,6 @@ class ExportConfig:
     seed: int = 0
 
 
-store_schema("export_schema", ExportConfig)
-
-
 def _arguments(cfg: DictConfig) -> dict[str, Any]:
     c = to_object(cfg, ExportConfig)
     return {"run_dir": c.run_dir, "out_dir": c.out_dir, "storage": c.storage_url, "study_name": c.study_name,
@@ -58,7 +55,13 @@ def _export(cfg: DictConfig) -> None:
     print(f"{len(folders)} exported; index: {folders[0].parent / 'index.csv'}")
 
 
+def register() -> None:
+    """Register this app's structured-config schemas with Hydra (done by :func:`main`, never at import)."""
+    store_schema("export_schema", ExportConfig)
+
+
 def main() -> None:
+    register()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes
     run_app(APP, _export, "export", _arguments)
 

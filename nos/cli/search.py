@@ -17,7 +17,6 @@ from nos.run import Run, RunConfig
 from nos.run.config import HardwareSchema
 
 APP = "nos-search"
-store_schema("search_schema", RunConfig, {"hardware": HardwareSchema})
 
 
 def check(cfg: DictConfig) -> None:
@@ -62,7 +61,13 @@ def _search(cfg: DictConfig) -> None:
         sys.exit(130)
 
 
+def register() -> None:
+    """Register this app's structured-config schemas with Hydra (done by :func:`main`, never at import)."""
+    store_schema("search_schema", RunConfig, {"hardware": HardwareSchema})
+
+
 def main() -> None:
+    register()
     run_app(APP, _search, "search", check)
 
 

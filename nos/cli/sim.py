@@ -42,9 +42,6 @@ class SimConfig:
     tech: Any = field(default_factory=dict)  # nos.sim.Tech fields (conf/tech/), checked by Tech.from_dict
 
 
-store_schema("sim_schema", SimConfig, {"hardware": HardwareSchema})
-
-
 def _read_json(path: str, what: str) -> Any:
     try:
         return json.loads(Path(path).read_text())
@@ -113,7 +110,13 @@ def _sim(cfg: DictConfig) -> None:
     print(text)
 
 
+def register() -> None:
+    """Register this app's structured-config schemas with Hydra (done by :func:`main`, never at import)."""
+    store_schema("sim_schema", SimConfig, {"hardware": HardwareSchema})
+
+
 def main() -> None:
+    register()
     run_app(APP, _sim, "sim", _prepare)
 
 

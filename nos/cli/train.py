@@ -34,9 +34,6 @@ class TrainConfig:
     budget: BudgetConfig = field(default_factory=BudgetConfig)  # nos.proxies.Budget fields over Budget()
 
 
-store_schema("train_schema", TrainConfig)
-
-
 def _check(cfg: DictConfig) -> None:
     """Everything that can be checked before training: the run, the selection, the data set."""
     c = to_object(cfg, TrainConfig)
@@ -59,7 +56,13 @@ def _train(cfg: DictConfig) -> None:
           f"trial=[{','.join(str(r.number) for r in finalists.records)}]")
 
 
+def register() -> None:
+    """Register this app's structured-config schemas with Hydra (done by :func:`main`, never at import)."""
+    store_schema("train_schema", TrainConfig)
+
+
 def main() -> None:
+    register()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run_app(APP, _train, "train", _check)
 

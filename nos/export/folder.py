@@ -33,7 +33,7 @@ from torch import nn
 
 from nos.arch import SCHEMA as ARCH_SCHEMA
 from nos.arch import Arch, ArchError
-from nos.build import build
+from nos.network import build
 from nos.export.runs import ExportError, SearchRun
 from nos.export.source import model_source
 

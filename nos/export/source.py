@@ -5,7 +5,7 @@ The generated file has four parts:
 1. the spec dataclasses ``Stem``, ``Block``, ``Head``, ``Arch``, generated from the fields
    of :mod:`nos.arch` (no validation: the spec was validated before export);
 2. the operator and network classes, which are the very code nos builds with, taken from
-   :mod:`nos.ops` and :mod:`nos.build` by :func:`inspect.getsource` (only the operators the
+   :mod:`nos.ops` and :mod:`nos.network` by :func:`inspect.getsource` (only the operators the
    architecture uses) -- so the module tree and the state-dict keys equal those of
    ``nos.build(arch)`` by construction, dead expansion convs included;
 3. the architecture as a literal, ``ARCH = Arch(...)`` with one ``Block(...)`` line per block;
@@ -20,7 +20,7 @@ import textwrap
 
 from nos import ops
 from nos.arch import ACTIVATIONS, Arch, Block, Head, Stem
-from nos.build import Network, init_weights
+from nos.network import Network, init_weights
 
 _IMPORTS = """\
 from __future__ import annotations

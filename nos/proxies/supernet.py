@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from nos.arch import OPERATORS, Arch, Block, check_kernel
-from nos.build import Network, init_weights
+from nos.network import Network, init_weights
 from nos.ops import Depthwise, FullConv, FuSeFull, FuSeHalf, OperatorBlock
 from nos.proxies.data import Dataset, load
 from nos.proxies.train import Budget, as_budget, evaluate, fit
@@ -175,7 +175,7 @@ class Supernet:
 
     @property
     def module(self) -> Network:
-        """The trained supernet module (a :class:`nos.build.Network` whose ``blocks`` are
+        """The trained supernet module (a :class:`nos.network.Network` whose ``blocks`` are
         :class:`PathBlocks`)."""
         if self._net is None:
             raise RuntimeError("supernet: not trained; use train_supernet(...) first")

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nos.arch import Arch
-from nos.build import build
+from nos.network import build
 from nos.proxies.data import DEFAULT_RESOLUTION, Dataset, load
 
 SCHEDULES = ("cosine", "constant")

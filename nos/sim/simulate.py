@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from functools import cached_property
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from torch import nn
 
 from nos.arch import Arch
 from nos.sim.fuse import rowbroadcast_counts
@@ -414,7 +414,8 @@ def _as_table(x: Any, input_size: int | None) -> tuple[LayerTable, bool]:
         return x, x.num_networks == 1
     if isinstance(x, Arch):
         return LayerTable.from_arch(x, input_size), True
-    if isinstance(x, nn.Module):
+    torch = sys.modules.get("torch")  # a module exists only once torch is loaded: never import it here
+    if torch is not None and isinstance(x, torch.nn.Module):
         return LayerTable.from_module(x, 224 if input_size is None else input_size), True
     if isinstance(x, (list, tuple)) and not x:
         raise ValueError("x: the list of architectures is empty")

@@ -1,4 +1,4 @@
-"""Builder: :class:`nos.arch.Arch` -> ``torch.nn.Module``."""
+"""The network builder: :class:`nos.arch.Arch` -> ``torch.nn.Module`` (:func:`build`, exported as ``nos.build``)."""
 from __future__ import annotations
 
 import torch
