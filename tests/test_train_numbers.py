@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nos.arch import OperatorChoices
 from nos.proxies import Budget, load, train_accuracy
 from nos.proxies.data import FASHION_MNIST_ROOT
 from nos.proxies.supernet import Supernet, train_supernet
@@ -72,7 +73,7 @@ def test_fashion_mnist_training_keeps_its_weights():
      (16.11111111111111, 17.5, 16.944444444444446), (2512.6575226652135, 6282.888323101985)),
 ])
 def test_supernet_training_keeps_its_numbers(data, seed, budget, accuracies, expected):
-    space = Supernet(_base(), kernels=(3, 5))
+    space = Supernet(_base(), OperatorChoices(kernels=(3, 5)))
     trained = train_supernet(space, data, seed=seed, budget=budget)
     assert tuple(trained.accuracy(_with(space.base, ops)) for ops in CANDIDATES) == accuracies
     assert checksums(trained.module.state_dict()) == pytest.approx(expected, rel=1e-6)
