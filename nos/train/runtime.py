@@ -37,7 +37,7 @@ class Runtime:
         workers: data-loader worker processes per training process; None: none for data held in
             memory, ``min(4, CPUs per process)`` for files decoded as they are read.
         threads: torch intra-op threads of the process; None leaves the process's setting alone
-            (the apps then use :func:`default_threads`).
+            (the apps then use :data:`DEFAULT_THREADS`).
     """
 
     device: str = "auto"
@@ -141,10 +141,12 @@ def default_workers(in_memory: bool) -> int:
     return 0 if in_memory else min(MAX_AUTO_WORKERS, usable_cpus())
 
 
-def default_threads(processes_per_machine: int = 1) -> int:
-    """The intra-op thread count the apps use unless told: the machine's CPUs shared evenly by
-    the processes of a job on it (see docs/training.md for the measurement behind it)."""
-    return max(1, usable_cpus() // max(1, processes_per_machine))
+DEFAULT_THREADS = 1
+"""torch intra-op threads per process unless told: measured on a shared 2-core machine
+(experiments/results/bench_train.md), two threads made a step up to 8x slower than one as soon
+as other processes wanted the cores, and one thread loses at most the idle cores' share; one
+thread also keeps a result independent of the machine's load (the split of a reduction changes
+its rounding). Set ``runtime.threads`` to the cores per process on a machine of your own."""
 
 
 @contextlib.contextmanager
