@@ -165,7 +165,8 @@ def _status(field: str) -> int:
 def test_memory_does_not_grow_with_the_number_of_images(tmp_path):
     """40 or 400 JPEGs of 96 x 96 (27 KiB each decoded: the 360 more would take 9.5 MiB held in
     memory): the peak grows by the same amount either way."""
-    small, large = (noise_folder(tmp_path / name, n, size=96, fmt="JPEG") for name, n in (("small", 20), ("large", 200)))
+    small, large = (noise_folder(tmp_path / name, n, size=96, fmt="JPEG")
+                    for name, n in (("small", 20), ("large", 200)))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     growth_small, growth_large = peak_growth_kib(small, tmp_path / "a"), peak_growth_kib(large, tmp_path / "b")

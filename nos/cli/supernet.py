@@ -101,8 +101,9 @@ def _train(cfg: DictConfig) -> None:
         distributed.fail(APP, err, 1)
     if world.main:
         done = "read from the cache" if trained.from_cache else f"trained in {time.monotonic() - start:.0f} s"
-        print(f"supernet of space {c.space.name} on {p.data} (seed {p.seed}, {budget.total_steps(trained.dataset.size('train'))}"
-              f" steps): {done}; cache: {p.cache_path()}")
+        steps = budget.total_steps(trained.dataset.size("train"))
+        print(f"supernet of space {c.space.name} on {p.data} (seed {p.seed}, {steps} steps): {done}; "
+              f"cache: {p.cache_path()}")
         print(f"Search with it: {_search_command()}")
 
 

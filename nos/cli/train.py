@@ -40,7 +40,7 @@ class TrainConfig:
     seed: int = 0
     budget: BudgetConfig = field(default_factory=BudgetConfig)  # nos.proxies.Budget fields over Budget()
     checkpoint_every: Optional[int] = CHECKPOINT_EVERY  # steps between checkpoints; None: none
-    runtime: RuntimeSchema = field(default_factory=RuntimeSchema)  # nos.train.Runtime: device, precision, workers, threads
+    runtime: RuntimeSchema = field(default_factory=RuntimeSchema)  # nos.train.Runtime: device, precision, ...
 
 
 def runtime_of(schema: Any) -> Runtime:

@@ -449,5 +449,4 @@ def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, s
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout
-        fit(net, dataset, budget, seed, loss=loss, runtime=runtime, progress=progress, checkpoint=checkpoint,
-            unused_parameters=True)
+        fit(net, dataset, budget, seed, loss=loss, runtime=runtime, progress=progress, checkpoint=checkpoint)

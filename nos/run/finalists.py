@@ -99,7 +99,8 @@ def plan(run_dir: str | Path, select: str = "pareto", *, trial: int | list[int] 
 def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int | list[int] | None = None,
                     data: str = "digits", root: str | None = None, budget: Mapping[str, Any] | None = None,
                     seed: int = 0, progress: Callable[[str], Callable[[int, int], None]] | None = None,
-                    runtime: Runtime | None = None, checkpoint_every: int | None = CHECKPOINT_EVERY) -> Finalists | None:
+                    runtime: Runtime | None = None,
+                    checkpoint_every: int | None = CHECKPOINT_EVERY) -> Finalists | None:
     """Train the chosen trials of the run in ``run_dir`` and record their accuracy.
 
     Args:
@@ -126,8 +127,8 @@ def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int |
     progress = progress or (lambda label: StepProgress(label))
     done = []
     for i, record in enumerate(chosen, 1):
-        training = _train_one(record, dataset, budget, seed, root_dir,
-                              progress(f"trial {record.number} [{i}/{len(chosen)}] on {data}"), runtime, checkpoint_every)
+        label = f"trial {record.number} [{i}/{len(chosen)}] on {data}"
+        training = _train_one(record, dataset, budget, seed, root_dir, progress(label), runtime, checkpoint_every)
         if world.main:
             studies.record_training(study, record.number, training)
             log.info("trial %d: %.2f %% %s validation top-1 after %.0f s (proxy %s)", record.number,
@@ -166,7 +167,7 @@ def _train_one(record: TrialRecord, dataset: proxies.Dataset, budget: proxies.Bu
                         seconds=round(time.monotonic() - start, 2), arch=arch,
                         weights=str((folder / WEIGHTS).relative_to(run_dir)))
     if main:
-        save_atomic(folder / WEIGHTS, {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()})
+        save_atomic(folder / WEIGHTS, {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
         atomic_write(folder / TRAINING_JSON, json.dumps(training.to_dict(), indent=1) + "\n")
     return training
 

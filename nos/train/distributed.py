@@ -158,7 +158,8 @@ class _SynchronizedNorm(torch.autograd.Function):
         global_sums = all_reduce_sum(torch.cat([sum_grad, sum_grad_xhat]).double()) / ctx.total
         channels = xhat.shape[1]
         mean_grad, mean_grad_xhat = global_sums[:channels].float(), global_sums[channels:].float()
-        grad_x = (grad - mean_grad.view(shape) - xhat * mean_grad_xhat.view(shape)) * (invstd * weight.float()).view(shape)
+        scale = (invstd * weight.float()).view(shape)
+        grad_x = (grad - mean_grad.view(shape) - xhat * mean_grad_xhat.view(shape)) * scale
         return grad_x.to(ctx.dtype), sum_grad_xhat.to(weight.dtype), sum_grad.to(weight.dtype), None
 
 

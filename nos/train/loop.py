@@ -82,7 +82,7 @@ def sgd(model: nn.Module, budget: Budget) -> torch.optim.SGD:
 
 def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: int, *, loss: Loss = cross_entropy,
         runtime: Runtime | None = None, progress: Callable[[int, int], None] | None = None,
-        checkpoint: Checkpointing | None = None, unused_parameters: bool = False) -> int:
+        checkpoint: Checkpointing | None = None) -> int:
     """Train ``model`` in place on ``data`` (a :mod:`nos.train.data` view of the training split)
     for ``budget`` (its width and resolution are the caller's business: the module and the
     data are given); the batch order is seeded by ``seed``. The module stays on the runtime's
@@ -94,7 +94,6 @@ def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: 
         runtime: device, precision, workers, threads (default ``Runtime()``: CUDA when present).
         progress: called in the main process after every step with (steps done, total steps).
         checkpoint: where and how often to save, and resume from.
-        unused_parameters: some parameters may get no gradient in a step (DDP must look for them).
 
     Returns the step the training started from (0, or where a checkpoint left it).
     """
@@ -110,7 +109,7 @@ def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: 
         start = _resume(checkpoint, model, optimizer, scaler, world, setup) if checkpoint else 0
         if world.size > 1 and start == 0:
             torch.manual_seed(seed * 1000 + world.rank)  # dropout: each process its own draws
-        network = _wrapped(model, setup, world, unused_parameters)
+        network = _wrapped(model, setup, world)
         order = BatchOrder(len(data), budget.batch_size, total, seed, start, world.rank, world.size,
                            draws=not data.in_memory)
         batches = loader(data, order, setup.workers_for(data.in_memory), pin_memory=setup.device.type == "cuda")
@@ -133,12 +132,16 @@ def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: 
     return start
 
 
-def _wrapped(model: nn.Module, setup: Setup, world: distributed.World, unused_parameters: bool) -> nn.Module:
-    """The module the steps call: DDP in a job of several processes, compiled when asked."""
+def _wrapped(model: nn.Module, setup: Setup, world: distributed.World) -> nn.Module:
+    """The module the steps call: DDP in a job of several processes, compiled when asked. DDP
+    looks for parameters without a gradient in each step: a supernet's unsampled paths, a
+    network's never-called convolution (the authors' MobileNetV2-FuSe ``dead_expand``); they keep
+    no gradient, as in one process."""
     network = model
     if world.size > 1:
-        network = DistributedDataParallel(model, device_ids=[setup.device.index] if setup.device.type == "cuda" else None,
-                                          find_unused_parameters=unused_parameters, forward_sync_buffers=False)
+        devices = [setup.device.index] if setup.device.type == "cuda" else None
+        network = DistributedDataParallel(model, device_ids=devices, find_unused_parameters=True,
+                                          forward_sync_buffers=False)
     return torch.compile(network) if setup.compile else network
 
 
@@ -197,7 +200,8 @@ def _resume(checkpoint: Checkpointing, model: nn.Module, optimizer: torch.optim.
         log.warning("checkpoint %s was saved by %d processes, this job has %d: dropout draws start afresh",
                     checkpoint.path, state["processes"], world.size)
         torch.manual_seed(state["step"] * 1000 + world.rank)
-    log.info("resuming %s at step %d", checkpoint.path, state["step"])
+    if world.main:
+        log.info("resuming %s at step %d", checkpoint.path, state["step"])
     return state["step"]
 
 

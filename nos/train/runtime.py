@@ -51,7 +51,8 @@ class Runtime:
         if not isinstance(self.device, str) or not (self.device in DEVICES or re.fullmatch(r"cuda:\d+", self.device)):
             raise ValueError(f"runtime.device: unknown device {self.device!r} (allowed: {', '.join(DEVICES)})")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"runtime.precision: unknown precision {self.precision!r} (allowed: {', '.join(PRECISIONS)})")
+            raise ValueError(f"runtime.precision: unknown precision {self.precision!r} "
+                             f"(allowed: {', '.join(PRECISIONS)})")
         for name in ("channels_last", "compile"):
             value = getattr(self, name)
             if not isinstance(value, bool) and not (name == "channels_last" and value is None):
