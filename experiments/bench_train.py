@@ -25,7 +25,7 @@ smoke run). Sections: ``--sections engine,ddp,loader,threads``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import copy
 import json
 import os
 import platform
@@ -52,29 +52,29 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 64
 
 
-def network_and_data(quick: bool):
-    """The benchmark's network (built for the data set) and data set."""
-    data = load("fashion_mnist" if Path(FASHION_MNIST_ROOT).is_dir() else "digits", 32)
+def network_and_data(args):
+    """The benchmark's network (built for the data set, at ``args.width``) and data set (``args.resolution``)."""
+    data = load("fashion_mnist" if Path(FASHION_MNIST_ROOT).is_dir() else "digits", args.resolution)
     torch.manual_seed(0)
-    arch = zoo.get("mobilenet_v2", "fuse_half")
-    return materialize(arch, data, 0.25), data
+    return materialize(zoo.get("mobilenet_v2", "fuse_half"), data, args.width), data
 
 
-def bare_loop(model: torch.nn.Module, data, steps: int, device: torch.device, precision: str) -> None:
-    """What one writes by hand: shuffled batches, normalise, resize, forward, loss, backward, SGD."""
+def bare_loop(model: torch.nn.Module, data, steps: int, batch: int, setup) -> None:
+    """What one writes by hand: shuffled batches, normalise, resize, forward, loss, backward, SGD
+    (with the setup's device, autocast and memory layout)."""
+    device, resolution = setup.device, data.resolution
     images, labels = data.train_x, data.train_y
     mean, std = data.mean[:, None, None].to(device), data.std[:, None, None].to(device)
-    model.to(device).train()
+    model.to(device, memory_format=setup.memory_format).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=setup.scaled)
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
     for step in range(steps):
-        index = order[(step * BATCH) % (len(order) - BATCH):][:BATCH]
+        index = order[(step * batch) % (len(order) - batch):][:batch]
         x = (images[index].to(device).float() - mean) / std
-        x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = F.cross_entropy(model(x), labels[index].to(device))
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+        with setup.autocast():
+            loss = F.cross_entropy(model(x.contiguous(memory_format=setup.memory_format)), labels[index].to(device))
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -83,8 +83,8 @@ def bare_loop(model: torch.nn.Module, data, steps: int, device: torch.device, pr
         torch.cuda.synchronize()
 
 
-def engine_loop(model, data, steps: int, runtime: Runtime) -> None:
-    fit(model, data.split("train", augment=True), Budget(steps=steps, batch_size=BATCH, resolution=32), 0,
+def engine_loop(model, data, steps: int, batch: int, runtime: Runtime) -> None:
+    fit(model, data.split("train", augment=True), Budget(steps=steps, batch_size=batch, resolution=data.resolution), 0,
         runtime=runtime)
     if runtime.device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -97,35 +97,53 @@ def timed(run) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def configurations(args) -> list[tuple[str, Runtime]]:
+    """The runtimes the engine section measures; the last one is also compared with the bare loop."""
+    if args.device == "cpu":
+        return [("CPU, 1 thread", Runtime(device="cpu", threads=1))]
+    cuda = args.device
+    return [(f"CPU, {os.cpu_count()} threads", Runtime(device="cpu", threads=os.cpu_count())),
+            ("GPU", Runtime(device=cuda, precision="fp32", channels_last=False)),
+            ("GPU, channels_last, compile", Runtime(device=cuda, compile=True)),
+            ("GPU, channels_last", Runtime(device=cuda))]
+
+
 def engine_section(args) -> list[str]:
-    model, data = network_and_data(args.quick)
-    steps = 5 if args.quick else args.steps
-    precision = args.precision
-    runtime = Runtime(device=args.device, precision=precision, threads=1 if args.device == "cpu" else None)
-    setup = runtime.resolve()
-    device, precision = setup.device, setup.precision
-    rows = []
-    engine_loop(model, data, 3, runtime)  # warm up both
-    bare_loop(model, data, 3, device, precision)
+    model, data = network_and_data(args)
+    steps, batch = (5 if args.quick else args.steps), args.batch
+    repeats = 1 if args.quick else 3
+    images = steps * batch
+    rows, rates = [], []
+    for label, runtime in configurations(args):
+        setup = runtime.resolve()
+        cpu_clock = setup.device.type == "cpu" and runtime.threads == 1  # one thread on a shared machine: CPU time
+        net = copy.deepcopy(model)
+        engine_loop(net, data, 3, batch, runtime)  # warm up (and compile)
+        times = [timed(lambda: engine_loop(net, data, steps, batch, runtime)) for _ in range(repeats)]
+        rate = images / min(t[1 if cpu_clock else 0] for t in times)
+        rates.append(rate)
+        rows.append(f"| {label} ({setup.precision}) | {rate:,.0f} | {rate / rates[0]:.2f}x |")
+    bare_net = copy.deepcopy(model)
+    bare_loop(bare_net, data, 3, batch, setup)
     results = {"engine": [], "bare": []}
-    for _ in range(1 if args.quick else 3):
-        results["bare"].append(timed(lambda: bare_loop(model, data, steps, device, precision)))
-        results["engine"].append(timed(lambda: engine_loop(model, data, steps, runtime)))
-    clock = 1 if args.device != "cpu" else 0  # GPU: wall time; CPU: process time (one thread, shared machine)
-    best = {name: min(t[clock] for t in times) for name, times in results.items()}
+    for _ in range(repeats):
+        results["bare"].append(timed(lambda: bare_loop(bare_net, data, steps, batch, setup)))
+        results["engine"].append(timed(lambda: engine_loop(net, data, steps, batch, runtime)))
+    compare = []
     for name in ("bare", "engine"):
-        wall = min(t[0] for t in results[name])
-        cpu = min(t[1] for t in results[name])
-        images = steps * BATCH
-        rows.append(f"| {name} | {images / best[name]:,.0f} | {images / wall:,.0f} | {images / cpu:,.0f} |")
-    ratio = best["bare"] / best["engine"]
+        wall, cpu = min(t[0] for t in results[name]), min(t[1] for t in results[name])
+        compare.append(f"| {name} | {images / wall:,.0f} | {images / cpu:,.0f} |")
+    clock = 1 if cpu_clock else 0
+    ratio = min(t[clock] for t in results["bare"]) / min(t[clock] for t in results["engine"])
     return ["## Engine against a bare loop", "",
-            f"MobileNetV2-FuSe-Half at width 0.25 ({sum(p.numel() for p in model.parameters()):,} parameters), "
-            f"{data.name} at 32 px, batch {BATCH}, {steps} steps, device {device}, precision {precision}, "
-            f"{'one thread' if args.device == 'cpu' else 'channels_last ' + str(setup.channels_last)}; best of "
-            f"{len(results['engine'])} alternating repeats.", "",
-            "| loop | images/s | images/s (wall) | images/s (CPU time) |", "|---|---:|---:|---:|", *rows, "",
-            f"**Engine / bare: {ratio:.2f}x** ({'wall' if clock else 'CPU'} time; goal >= 0.9x).", ""], ratio
+            f"MobileNetV2-FuSe-Half at width {args.width} ({sum(p.numel() for p in model.parameters()):,} parameters), "
+            f"{data.name} at {data.resolution} px (in memory), batch {batch}, {steps} steps; best of {repeats} repeats"
+            f"{' (process CPU time: one thread on a shared machine)' if cpu_clock else ' (wall clock)'}.", "",
+            "| runtime | images/s | speed-up |", "|---|---:|---:|", *rows, "",
+            f"The last runtime against a hand-written loop (same network, data, normalisation, resize, SGD, "
+            f"precision and layout; the two alternate):", "",
+            "| loop | images/s (wall) | images/s (CPU time) |", "|---|---:|---:|", *compare, "",
+            f"**Engine / bare: {ratio:.2f}x** ({'CPU' if cpu_clock else 'wall'} time; goal >= 0.9x).", ""]
 
 
 def ddp_worker(args) -> None:
@@ -133,15 +151,18 @@ def ddp_worker(args) -> None:
     from nos.train import distributed
 
     torch.set_num_threads(1)
-    model, data = network_and_data(args.quick)
+    model, data = network_and_data(args)
     steps = 5 if args.quick else args.steps
     with distributed.joined(torch.device("cpu")) as world:
         runtime = Runtime(device="cpu", threads=1)
-        engine_loop(model, data, 2, runtime)  # warm up
+        engine_loop(model, data, 2, args.batch, runtime)  # warm up
         distributed.all_gather(None)  # start together
-        wall, _ = timed(lambda: engine_loop(model, data, steps, runtime))
+        wall, _ = timed(lambda: engine_loop(model, data, steps, args.batch, runtime))
+        moments = torch.zeros(2 * 96 + 1, dtype=torch.float64)  # what a BatchNorm of 96 channels exchanges
+        latency, _ = timed(lambda: [distributed.all_reduce_sum(moments) for _ in range(100)])
         if world.main:
-            print(json.dumps({"processes": world.size, "images_per_s": steps * BATCH / wall}))
+            print(json.dumps({"processes": world.size, "images_per_s": steps * args.batch / wall,
+                              "all_reduce_ms": 1000 * latency / 100}))
 
 
 def ddp_section(args) -> list[str]:
@@ -149,16 +170,19 @@ def ddp_section(args) -> list[str]:
     rows = []
     for processes in (1, 2):
         command = [torchrun, "--standalone", f"--nproc_per_node={processes}", __file__, "--sections", "ddp-worker",
-                   "--steps", str(args.steps)] + (["--quick"] if args.quick else [])
+                   "--steps", str(args.steps), "--batch", str(args.batch)] + (["--quick"] if args.quick else [])
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
-        rows.append((processes, result["images_per_s"]))
+        rows.append((processes, result["images_per_s"], result["all_reduce_ms"]))
     base = rows[0][1]
+    norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in network_and_data(args)[0].modules())
     return ["## One against two DDP processes (CPU, gloo)", "",
-            f"The engine's training above under `torchrun --standalone --nproc_per_node=N` (global batch {BATCH}, "
-            f"one thread per process, BatchNorm statistics over the global batch); wall-clock images/s of the job.", "",
-            "| processes | images/s | speed-up |", "|---:|---:|---:|",
-            *[f"| {n} | {rate:,.0f} | {rate / base:.2f}x |" for n, rate in rows], ""]
+            f"The engine's training above under `torchrun --standalone --nproc_per_node=N` (global batch {args.batch}, "
+            f"one thread per process, BatchNorm statistics over the global batch: {norms} BatchNorm layers, so "
+            f"{2 * norms} small all-reduces per step besides the gradients'); wall-clock images/s of the job, "
+            f"and the time of one all-reduce of 193 float64 values (a 96-channel BatchNorm's exchange).", "",
+            "| processes | images/s | speed-up | all-reduce (ms) |", "|---:|---:|---:|---:|",
+            *[f"| {n} | {rate:,.0f} | {rate / base:.2f}x | {'' if n == 1 else f'{ms:.2f}'} |" for n, rate, ms in rows], ""]
 
 
 def jpeg_folder(root: Path, count: int) -> Path:
@@ -179,7 +203,7 @@ def loader_section(args) -> list[str]:
     data = load("folder", root=str(root), resolution=64)
     view = data.split("train", augment=True)
     rows = []
-    for workers in (0, 1, 2):
+    for workers in (0, 1, 2) if args.device == "cpu" else (0, 2, 4, 8):
         order = BatchOrder(len(view), BATCH, len(view) // BATCH, seed=0, draws=True)
         batches = loader(view, order, workers, pin_memory=args.device.startswith("cuda"))
         wall, _ = timed(lambda: [None for _ in batches])
@@ -199,11 +223,11 @@ def threads_worker(args) -> None:
     from search_spaces import get_space
 
     torch.set_num_threads(args.threads)
-    model, data = network_and_data(args.quick)
+    model, data = network_and_data(args)
     steps = 2 if args.quick else 5
     runtime = Runtime(device="cpu")
-    engine_loop(model, data, 2, runtime)
-    step, _ = timed(lambda: engine_loop(model, data, steps, runtime))
+    engine_loop(model, data, 2, args.batch, runtime)
+    step, _ = timed(lambda: engine_loop(model, data, steps, args.batch, runtime))
     space = get_space("mobilenet_v2")
     supernet = train_supernet(Supernet(space.base, space.operator_choices), "digits", 0,
                               Budget(steps=2, batch_size=32, width=0.125, resolution=32), runtime=runtime)
@@ -237,8 +261,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="engine,ddp,loader,threads")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU run (bench_train_gpu.sh)")
-    parser.add_argument("--precision", default="auto", help="engine section: auto | fp32 | bf16 | fp16")
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=BATCH, help="global batch of the engine and ddp sections")
+    parser.add_argument("--width", type=float, default=0.25, help="width multiplier of the network")
+    parser.add_argument("--resolution", type=int, default=32, help="pixels")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="a smoke run: few steps, no results file")
     parser.add_argument("--out", type=Path, default=None)
@@ -257,10 +283,8 @@ def main() -> None:
              + f"; load average before: {load_before[0]:.1f} (1 min), {load_before[1]:.1f} (5 min).", ""]
     for name in sections:
         start = time.perf_counter()
-        if name == "engine":
-            section, _ = engine_section(args)
-        else:
-            section = {"ddp": ddp_section, "loader": loader_section, "threads": threads_section}[name](args)
+        section = {"engine": engine_section, "ddp": ddp_section, "loader": loader_section,
+                   "threads": threads_section}[name](args)
         lines += section
         print("\n".join(section), flush=True)
         print(f"({name}: {time.perf_counter() - start:.0f} s)", file=sys.stderr)

@@ -18,8 +18,12 @@ import torch
 import processes
 from nos.cli import supernet as supernet_app
 from nos.cli import train as train_app
+from nos.proxies import Budget, load
+from nos.proxies.train import fit, materialize
 from nos.report.files import read_records
 from nos.search.study import make_storage, trainings
+from nos.train import Runtime
+from test_proxies import one_thread  # noqa: F401  (autouse fixture: the apps run one thread too)
 
 TINY = ["budget.steps=4", "budget.batch_size=16", "budget.width=0.25", "budget.resolution=16", "runtime.device=cpu"]
 TINY_SUPERNET = ["space=mobilenet_v2_stages", "proxy.budget.steps=4", "proxy.budget.batch_size=8",
@@ -57,7 +61,7 @@ def copy_of(search_run, folder, trials: int = 2):
 
 
 def test_nos_train_in_two_processes_writes_one_set_of_files_and_records(search_run, tmp_path):
-    run_dir, selection = copy_of(search_run, tmp_path)
+    run_dir, selection = copy_of(search_run, tmp_path, trials=1)
     results = processes.run(app(train_app.main, "nos-train", f"run_dir={run_dir}", *selection, *TINY), tmp_path)
     assert [r.code for r in results] == [0, 0], [r.stderr for r in results]
     assert "Trained finalists" in results[0].stdout and results[1].stdout == ""
@@ -75,36 +79,37 @@ def test_nos_train_in_two_processes_writes_one_set_of_files_and_records(search_r
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "stderr-0", "stderr-1", "stdout-0", "stdout-1"]
 
 
-def test_a_killed_nos_train_resumes_with_the_same_command(search_run, tmp_path, monkeypatch):
-    """SIGKILL while it trains, start it again: the weights equal an uninterrupted run's."""
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    killed, selection = copy_of(search_run, tmp_path / "a", trials=1)
-    whole, _ = copy_of(search_run, tmp_path / "b", trials=1)
-    command = [*selection, *TINY, "checkpoint_every=2"]
-    (result,) = processes.run(app(train_app.main, "nos-train", f"run_dir={whole}", *command), tmp_path / "b", size=1)
-    assert result.code == 0, result.stderr
+def test_a_killed_nos_train_resumes_with_the_same_command(search_run, tmp_path):
+    """SIGKILL while it trains, start it again: it resumes from the checkpoint and ends with the
+    weights of an uninterrupted training (nos-train's own: materialize and fit under the seed)."""
+    run_dir, selection = copy_of(search_run, tmp_path, trials=1)
+    command = [f"run_dir={run_dir}", *selection, *TINY, "checkpoint_every=2"]
+    number = search_run[1][0]
+    checkpoint = run_dir / "trained" / f"trial-{number}" / "checkpoint.pt"
 
     def slow(rank):
         from nos.run import finalists
         finalists.StepProgress = lambda label: (lambda done, total: time.sleep(0.15))
-        app(train_app.main, "nos-train", f"run_dir={killed}", *command)(rank)
+        app(train_app.main, "nos-train", *command)(rank)
 
-    (process,) = processes.start(slow, tmp_path / "a", size=1)
-    checkpoint = killed / "trained" / f"trial-{search_run[1][0]}" / "checkpoint.pt"
+    (process,) = processes.start(slow, tmp_path, size=1)
     deadline = time.monotonic() + 60
     while not checkpoint.exists() and process.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
     process.join()
     assert process.exitcode == -signal.SIGKILL and not (checkpoint.parent / "weights.pt").exists()
-    (result,) = processes.run(app(train_app.main, "nos-train", f"run_dir={killed}", *command), tmp_path / "a", size=1)
+    (result,) = processes.run(app(train_app.main, "nos-train", *command), tmp_path, size=1)
     assert result.code == 0, result.stderr
-    assert "resuming" in result.stderr
-    for folder in (whole / "trained").glob("trial-*"):
-        expected = torch.load(folder / "weights.pt", weights_only=True)
-        got = torch.load(killed / "trained" / folder.name / "weights.pt", weights_only=True)
-        assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert f"resuming {checkpoint} at step 2" in result.stderr
+    record = next(r for r in read_records(run_dir / "trials.jsonl") if r.number == number)
+    data = load("digits", 16)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = materialize(record.arch, data, 0.25)
+        fit(model, data, Budget(steps=4, batch_size=16, width=0.25, resolution=16), 0, runtime=Runtime(device="cpu"))
+    got = torch.load(checkpoint.parent / "weights.pt", weights_only=True)
+    assert all(torch.equal(value, got[key]) for key, value in model.state_dict().items())
 
 
 def test_nos_supernet_trains_the_cache_the_search_reads(tmp_path):

@@ -18,7 +18,7 @@ from nos.proxies import Budget, load
 from nos.proxies.supernet import Supernet, train_supernet
 from nos.proxies.train import fit, materialize
 from nos.train import Checkpointing, Runtime, distributed
-from nos.train.runtime import threads
+from nos.train.runtime import DEFAULT_THREADS, default_threads, threads
 from test_proxies import one_thread  # noqa: F401  (autouse fixture)
 from test_proxies_supernet import _base
 from test_proxies_train import small_mobilenet_v2
@@ -81,6 +81,9 @@ def test_two_processes_reach_the_weights_of_one(tmp_path):
     (state0, seen0), (state1, seen1) = (torch.load(tmp_path / f"{rank}.pt") for rank in range(2))
     assert_close(state0, alone)
     assert_close(state1, alone)
+    untrained = trained(arch, dataclasses.replace(BUDGET, lr=1e-30), runtime=CPU)  # the initial weights
+    dead = [k for k in alone if k.startswith("blocks.0.expand.")]
+    assert dead and all(torch.equal(state[k], untrained[k]) for state in (state0, state1) for k in dead)
     assert [len(labels) for labels in seen0 + seen1] == [16] * 2 * BUDGET.steps
     assert any(not torch.equal(a, b) for a, b in zip(seen0, seen1))  # different halves of each batch
 
@@ -212,12 +215,16 @@ def test_bf16_autocast_and_channels_last_run_on_the_cpu():
     assert nhwc["stem.0.weight"].is_contiguous(memory_format=torch.channels_last)
 
 
-def test_threads_are_set_for_a_block_and_restored():
+def test_threads_are_set_for_a_block_and_restored(monkeypatch):
     before = torch.get_num_threads()
     with threads(2):
         assert torch.get_num_threads() == 2
     with threads(None):
         assert torch.get_num_threads() == before
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert default_threads() == DEFAULT_THREADS == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert default_threads() == 3
     assert torch.get_num_threads() == before
 
 

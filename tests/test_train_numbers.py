@@ -1,7 +1,8 @@
-"""The training engine on CPU gives the numbers the loop gave before it (main at 86f2718, one
+"""The training engine on the CPU gives the numbers the loop gave before it (main at 86f2718, one
 thread): validation accuracy and checksums of the final weights for fixed seeds and budgets,
 for short training and for the supernet. Results measured with the old loop (the Fashion-MNIST
-ground truth among them) stay valid as long as these hold."""
+ground truth among them) stay valid as long as these hold. (The CPU path is pinned; on a machine
+with a GPU, device=auto would train there.)"""
 from __future__ import annotations
 
 import dataclasses
@@ -15,9 +16,13 @@ from nos.proxies import Budget, load, train_accuracy
 from nos.proxies.data import FASHION_MNIST_ROOT
 from nos.proxies.supernet import Supernet, train_supernet
 from nos.proxies.train import evaluate, fit, materialize
+from nos.train import Runtime
 from test_proxies import one_thread  # noqa: F401  (autouse fixture)
 from test_proxies_supernet import CANDIDATES, _base, _with
 from test_proxies_train import small_mobilenet_v2
+
+
+CPU = Runtime(device="cpu")
 
 
 def checksums(state: dict[str, torch.Tensor]) -> tuple[float, float]:
@@ -43,7 +48,7 @@ def trained(data: str, budget: Budget, seed: int) -> torch.nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = materialize(small_mobilenet_v2(), dataset, budget.width)
-        fit(model, dataset, budget, seed)
+        fit(model, dataset, budget, seed, runtime=CPU)
     return model
 
 
@@ -57,7 +62,7 @@ def test_short_training_keeps_its_numbers(data, budget, seed, expected):
 
 def test_train_accuracy_is_that_training():
     data, budget, seed, (accuracy, _, _) = SHORT_TRAINING[0]
-    assert train_accuracy(small_mobilenet_v2(), data, budget, seed) == accuracy
+    assert train_accuracy(small_mobilenet_v2(), data, budget, seed, runtime=CPU) == accuracy
 
 
 @pytest.mark.skipif(not Path(FASHION_MNIST_ROOT).is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
@@ -74,7 +79,7 @@ def test_fashion_mnist_training_keeps_its_weights():
 ])
 def test_supernet_training_keeps_its_numbers(data, seed, budget, accuracies, expected):
     space = Supernet(_base(), OperatorChoices(kernels=(3, 5)))
-    trained = train_supernet(space, data, seed=seed, budget=budget)
+    trained = train_supernet(space, data, seed=seed, budget=budget, runtime=CPU)
     assert tuple(trained.accuracy(_with(space.base, ops)) for ops in CANDIDATES) == accuracies
     assert checksums(trained.module.state_dict()) == pytest.approx(expected, rel=1e-6)
 

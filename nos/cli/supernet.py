@@ -25,9 +25,9 @@ from nos.cli.train import RuntimeSchema, runtime_of
 from nos.proxies.supernet import CHECKPOINT_EVERY, DEFAULT_BUDGET, Supernet, train_supernet
 from nos.run.config import ProxyConfig, SpaceConfig
 from nos.run.progress import StepProgress
-from nos.train import DEFAULT_THREADS, as_budget, distributed
+from nos.train import as_budget, distributed
 from nos.train.loop import check_every
-from nos.train.runtime import threads
+from nos.train.runtime import default_threads, threads
 from search_spaces import get_space
 
 APP = "nos-supernet"
@@ -89,7 +89,7 @@ def _train(cfg: DictConfig) -> None:
     supernet, budget, start = _supernet(c), _budget(c), time.monotonic()
     try:
         device = runtime.resolve(world.local_rank).device
-        with threads(runtime.threads or DEFAULT_THREADS), distributed.joined(device):
+        with threads(runtime.threads or default_threads()), distributed.joined(device):
             trained = train_supernet(supernet, p.data, p.seed, budget, p.cache_path(),
                                      StepProgress("supernet training") if world.main else None, p.root,
                                      runtime=runtime, checkpoint_every=c.checkpoint_every)

@@ -20,9 +20,9 @@ from nos.cli.common import CONFIG_PATH, run_app, store_schema, to_object
 from nos.export import ExportError
 from nos.run.config import BudgetConfig, mutable_schema
 from nos.run.finalists import CHECKPOINT_EVERY, TRAINED_DIR, plan, train_finalists
-from nos.train import DEFAULT_THREADS, Runtime, distributed
+from nos.train import Runtime, distributed
 from nos.train.loop import check_every
-from nos.train.runtime import threads
+from nos.train.runtime import default_threads, threads
 
 APP = "nos-train"
 RuntimeSchema = mutable_schema(Runtime)
@@ -66,7 +66,7 @@ def _train(cfg: DictConfig) -> None:
     runtime, world = runtime_of(c.runtime), distributed.launched()
     try:
         device = runtime.resolve(world.local_rank).device
-        with threads(runtime.threads or DEFAULT_THREADS), distributed.joined(device):
+        with threads(runtime.threads or default_threads()), distributed.joined(device):
             finalists = train_finalists(c.run_dir, c.select, trial=c.trial, data=c.data, root=c.root,
                                         budget=c.budget.fields(), seed=c.seed, runtime=runtime,
                                         checkpoint_every=c.checkpoint_every)

@@ -449,4 +449,5 @@ def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, s
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout
-        fit(net, dataset, budget, seed, loss=loss, runtime=runtime, progress=progress, checkpoint=checkpoint)
+        fit(net, dataset, budget, seed, loss=loss, runtime=runtime, progress=progress, checkpoint=checkpoint,
+            fixed=False)

@@ -80,14 +80,14 @@ def train_accuracy(model_or_arch: nn.Module | Arch, data: str | Dataset = "digit
 
 def fit(model: nn.Module, dataset: Dataset, budget: Budget, seed: int, *, loss: Loss = cross_entropy,
         runtime: Runtime | None = None, progress: Callable[[int, int], None] | None = None,
-        checkpoint: Checkpointing | None = None) -> int:
+        checkpoint: Checkpointing | None = None, fixed: bool = True) -> int:
     """Train ``model`` in place on ``dataset``'s training split (augmented where the data set
     augments) for ``budget`` with the engine (:func:`nos.train.fit`: SGD with Nesterov momentum,
     weight decay on weights only, warm-up then the budget's schedule, batch order seeded by
     ``seed``); its width and resolution are the caller's business. The other arguments are the
     engine's; returns the step it started from (0 unless a checkpoint was resumed)."""
     return engine.fit(model, dataset.split("train", augment=True), budget, seed, loss=loss, runtime=runtime,
-                      progress=progress, checkpoint=checkpoint)
+                      progress=progress, checkpoint=checkpoint, fixed=fixed)
 
 
 @dataclass(frozen=True)

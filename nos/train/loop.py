@@ -82,7 +82,7 @@ def sgd(model: nn.Module, budget: Budget) -> torch.optim.SGD:
 
 def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: int, *, loss: Loss = cross_entropy,
         runtime: Runtime | None = None, progress: Callable[[int, int], None] | None = None,
-        checkpoint: Checkpointing | None = None) -> int:
+        checkpoint: Checkpointing | None = None, fixed: bool = True) -> int:
     """Train ``model`` in place on ``data`` (a :mod:`nos.train.data` view of the training split)
     for ``budget`` (its width and resolution are the caller's business: the module and the
     data are given); the batch order is seeded by ``seed``. The module stays on the runtime's
@@ -94,6 +94,8 @@ def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: 
         runtime: device, precision, workers, threads (default ``Runtime()``: CUDA when present).
         progress: called in the main process after every step with (steps done, total steps).
         checkpoint: where and how often to save, and resume from.
+        fixed: the same parameters take part in every step (False: a supernet, whose path changes);
+            DDP then learns once which ones never get a gradient, instead of looking every step.
 
     Returns the step the training started from (0, or where a checkpoint left it).
     """
@@ -109,7 +111,7 @@ def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: 
         start = _resume(checkpoint, model, optimizer, scaler, world, setup) if checkpoint else 0
         if world.size > 1 and start == 0:
             torch.manual_seed(seed * 1000 + world.rank)  # dropout: each process its own draws
-        network = _wrapped(model, setup, world)
+        network = _wrapped(model, setup, world, fixed)
         order = BatchOrder(len(data), budget.batch_size, total, seed, start, world.rank, world.size,
                            draws=not data.in_memory)
         batches = loader(data, order, setup.workers_for(data.in_memory), pin_memory=setup.device.type == "cuda")
@@ -132,15 +134,17 @@ def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: 
     return start
 
 
-def _wrapped(model: nn.Module, setup: Setup, world: distributed.World) -> nn.Module:
-    """The module the steps call: DDP in a job of several processes, compiled when asked. DDP
-    looks for parameters without a gradient in each step: a supernet's unsampled paths, a
-    network's never-called convolution (the authors' MobileNetV2-FuSe ``dead_expand``); they keep
-    no gradient, as in one process."""
+def _wrapped(model: nn.Module, setup: Setup, world: distributed.World, fixed: bool) -> nn.Module:
+    """The module the steps call: DDP in a job of several processes, compiled when asked.
+
+    Parameters without a gradient keep none, as in one process: a fixed network's never-called
+    ones (the authors' MobileNetV2-FuSe ``dead_expand`` conv) are found in the first step
+    (``static_graph``), a supernet's unsampled candidates in every step (``find_unused_parameters``).
+    """
     network = model
     if world.size > 1:
         devices = [setup.device.index] if setup.device.type == "cuda" else None
-        network = DistributedDataParallel(model, device_ids=devices, find_unused_parameters=True,
+        network = DistributedDataParallel(model, device_ids=devices, static_graph=fixed, find_unused_parameters=not fixed,
                                           forward_sync_buffers=False)
     return torch.compile(network) if setup.compile else network
 

@@ -37,7 +37,7 @@ class Runtime:
         workers: data-loader worker processes per training process; None: none for data held in
             memory, ``min(4, CPUs per process)`` for files decoded as they are read.
         threads: torch intra-op threads of the process; None leaves the process's setting alone
-            (the apps then use :data:`DEFAULT_THREADS`).
+            (the apps then use :func:`default_threads`).
     """
 
     device: str = "auto"
@@ -148,6 +148,13 @@ DEFAULT_THREADS = 1
 as other processes wanted the cores, and one thread loses at most the idle cores' share; one
 thread also keeps a result independent of the machine's load (the split of a reduction changes
 its rounding). Set ``runtime.threads`` to the cores per process on a machine of your own."""
+
+
+def default_threads() -> int:
+    """The thread count of an app's process unless ``runtime.threads`` says: ``OMP_NUM_THREADS``
+    when set (``torchrun`` sets 1 for several processes), else :data:`DEFAULT_THREADS`."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_THREADS
 
 
 @contextlib.contextmanager
