@@ -154,7 +154,7 @@ def ddp_worker(args) -> None:
     model, data = network_and_data(args)
     steps = 5 if args.quick else args.steps
     with distributed.joined(torch.device("cpu")) as world:
-        runtime = Runtime(device="cpu", threads=1)
+        runtime = Runtime(device="cpu", threads=1, sync_batchnorm=not args.per_process_batchnorm)
         engine_loop(model, data, 2, args.batch, runtime)  # warm up
         distributed.all_gather(None)  # start together
         wall, _ = timed(lambda: engine_loop(model, data, steps, args.batch, runtime))
@@ -168,21 +168,24 @@ def ddp_worker(args) -> None:
 def ddp_section(args) -> list[str]:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     rows = []
-    for processes in (1, 2):
+    for processes, per_process in ((1, False), (2, False), (2, True)):
         command = [torchrun, "--standalone", f"--nproc_per_node={processes}", __file__, "--sections", "ddp-worker",
-                   "--steps", str(args.steps), "--batch", str(args.batch)] + (["--quick"] if args.quick else [])
+                   "--steps", str(args.steps), "--batch", str(args.batch)] + \
+            (["--quick"] if args.quick else []) + (["--per-process-batchnorm"] if per_process else [])
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
-        rows.append((processes, result["images_per_s"], result["all_reduce_ms"]))
-    base = rows[0][1]
+        rows.append((processes, per_process, result["images_per_s"], result["all_reduce_ms"]))
+    base = rows[0][2]
     norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in network_and_data(args)[0].modules())
     return ["## One against two DDP processes (CPU, gloo)", "",
             f"The engine's training above under `torchrun --standalone --nproc_per_node=N` (global batch {args.batch}, "
-            f"one thread per process, BatchNorm statistics over the global batch: {norms} BatchNorm layers, so "
-            f"{2 * norms} small all-reduces per step besides the gradients'); wall-clock images/s of the job, "
-            f"and the time of one all-reduce of 193 float64 values (a 96-channel BatchNorm's exchange).", "",
-            "| processes | images/s | speed-up | all-reduce (ms) |", "|---:|---:|---:|---:|",
-            *[f"| {n} | {rate:,.0f} | {rate / base:.2f}x | {'' if n == 1 else f'{ms:.2f}'} |" for n, rate, ms in rows], ""]
+            f"one thread per process); BatchNorm statistics over the global batch (the default: {norms} BatchNorm "
+            f"layers, so {2 * norms} small all-reduces per step besides the gradients') or per process "
+            f"(`runtime.sync_batchnorm=false`, plain DDP); wall-clock images/s of the job, and the time of one "
+            f"all-reduce of 193 float64 values (a 96-channel BatchNorm's exchange).", "",
+            "| processes | BatchNorm statistics | images/s | speed-up | all-reduce (ms) |", "|---:|---|---:|---:|---:|",
+            *[f"| {n} | {'per process' if per else 'global batch'} | {rate:,.0f} | {rate / base:.2f}x | "
+              f"{'' if n == 1 else f'{ms:.2f}'} |" for n, per, rate, ms in rows], ""]
 
 
 def jpeg_folder(root: Path, count: int) -> Path:
@@ -267,6 +270,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=32, help="pixels")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="a smoke run: few steps, no results file")
+    parser.add_argument("--per-process-batchnorm", action="store_true", help=argparse.SUPPRESS)  # ddp-worker
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     sections = args.sections.split(",")

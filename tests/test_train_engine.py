@@ -88,6 +88,19 @@ def test_two_processes_reach_the_weights_of_one(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(seen0, seen1))  # different halves of each batch
 
 
+def test_per_process_batchnorm_statistics_keep_the_processes_in_step(tmp_path):
+    """sync_batchnorm=false: each process normalises with its half batch's statistics (plain DDP):
+    the weights move away from one process's, but both processes hold the same ones."""
+    arch, runtime = no_dropout(small_mobilenet_v2()), Runtime(device="cpu", sync_batchnorm=False)
+    alone = trained(arch, runtime=CPU)
+    results = processes.run(in_job(lambda rank: torch.save(trained(arch, runtime=runtime), tmp_path / f"{rank}.pt")),
+                            tmp_path)
+    assert [r.code for r in results] == [0, 0], [r.stderr for r in results]
+    state0, state1 = (torch.load(tmp_path / f"{rank}.pt") for rank in range(2))
+    assert all(torch.equal(state0[k], state1[k]) for k in state0)
+    assert not torch.allclose(state0["classifier.weight"], alone["classifier.weight"], atol=1e-4)
+
+
 def test_the_supernet_trains_alike_in_two_processes_and_only_the_first_writes(tmp_path):
     """Every process draws the same path at each step; unsampled candidates keep no gradient (no
     momentum, no decay) in DDP too; one cache file, no checkpoint left."""

@@ -92,6 +92,13 @@ def broadcast(value: Any) -> Any:
     return box[0]
 
 
+def share_buffers(module: nn.Module) -> None:
+    """Rank 0's buffers of ``module`` (BatchNorm running statistics) in every process, in place."""
+    if current().size > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def all_gather(value: Any) -> list[Any]:
     """Every process's ``value``, by rank."""
     world = current()

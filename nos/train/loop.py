@@ -8,9 +8,9 @@ schedule, on the device, precision and processes of a :class:`~nos.train.runtime
   ``model(images)``): a supernet picks its path there, distillation adds its term there; one
   loop serves them all;
 * in a job of several processes (``torchrun``) the module is wrapped in PyTorch's
-  ``DistributedDataParallel`` and its BatchNorms compute their statistics over the global batch,
-  so N processes reach the weights one process reaches with the same global batch (up to float
-  rounding); dropout draws differ per process;
+  ``DistributedDataParallel`` and its BatchNorms compute their statistics over the global batch
+  (unless ``runtime.sync_batchnorm`` is false), so N processes reach the weights one process
+  reaches with the same global batch (up to float rounding); dropout draws differ per process;
 * a :class:`Checkpointing` saves the whole state (weights, optimizer, gradient scaler, every
   process's RNG, the step) atomically every N steps and after the last; a restarted training with
   the same key resumes there and ends with the weights of an uninterrupted one.
@@ -116,7 +116,8 @@ def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: 
                            draws=not data.in_memory)
         batches = loader(data, order, setup.workers_for(data.in_memory), pin_memory=setup.device.type == "cuda")
         model.train()
-        with distributed.synchronized_batchnorm(model) if world.size > 1 else contextlib.nullcontext():
+        synchronized = world.size > 1 and setup.sync_batchnorm
+        with distributed.synchronized_batchnorm(model) if synchronized else contextlib.nullcontext():
             for step, (images, labels) in enumerate(_unwrapped_errors(batches), start):
                 images, labels = setup.inputs(images), labels.to(setup.device, non_blocking=True)
                 for group in optimizer.param_groups:
@@ -131,6 +132,8 @@ def fit(model: nn.Module, data: torch.utils.data.Dataset, budget: Budget, seed: 
                     _save(checkpoint, step + 1, model, optimizer, scaler, world, setup)
                 if progress is not None and world.main:
                     progress(step + 1, total)
+        if world.size > 1 and not synchronized:
+            distributed.share_buffers(model)  # each process ran its own statistics in the last step
     return start
 
 
@@ -145,7 +148,7 @@ def _wrapped(model: nn.Module, setup: Setup, world: distributed.World, fixed: bo
     if world.size > 1:
         devices = [setup.device.index] if setup.device.type == "cuda" else None
         network = DistributedDataParallel(model, device_ids=devices, static_graph=fixed, find_unused_parameters=not fixed,
-                                          forward_sync_buffers=False)
+                                          forward_sync_buffers=not setup.sync_batchnorm)
     return torch.compile(network) if setup.compile else network
 
 

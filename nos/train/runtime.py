@@ -38,6 +38,10 @@ class Runtime:
             memory, ``min(4, CPUs per process)`` for files decoded as they are read.
         threads: torch intra-op threads of the process; None leaves the process's setting alone
             (the apps then use :func:`default_threads`).
+        sync_batchnorm: in a job of several processes, BatchNorm statistics over the whole global
+            batch (N processes train as one does); false: each process's share, as plain DDP (no
+            exchange per BatchNorm layer: faster where messages are slow; rank 0's running
+            statistics are sent to the others at every step).
     """
 
     device: str = "auto"
@@ -46,6 +50,7 @@ class Runtime:
     compile: bool = False
     workers: Optional[int] = None
     threads: Optional[int] = None
+    sync_batchnorm: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str) or not (self.device in DEVICES or re.fullmatch(r"cuda:\d+", self.device)):
@@ -53,7 +58,7 @@ class Runtime:
         if self.precision not in PRECISIONS:
             raise ValueError(f"runtime.precision: unknown precision {self.precision!r} "
                              f"(allowed: {', '.join(PRECISIONS)})")
-        for name in ("channels_last", "compile"):
+        for name in ("channels_last", "compile", "sync_batchnorm"):
             value = getattr(self, name)
             if not isinstance(value, bool) and not (name == "channels_last" and value is None):
                 raise ValueError(f"runtime.{name}: expected true or false, got {value!r}")
@@ -76,7 +81,7 @@ class Runtime:
         if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ValueError(f"runtime.precision: {torch.cuda.get_device_name(device)} has no bf16 (use fp16)")
         channels_last = device.type == "cuda" if self.channels_last is None else self.channels_last
-        return Setup(device, precision, channels_last, self.compile, self.workers, self.threads)
+        return Setup(device, precision, channels_last, self.compile, self.workers, self.threads, self.sync_batchnorm)
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class Setup:
     compile: bool
     workers: Optional[int]
     threads: Optional[int]
+    sync_batchnorm: bool
 
     @property
     def memory_format(self) -> torch.memory_format:
