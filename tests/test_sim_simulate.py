@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import nos
-from nos.sim import FOLDS, Hardware, LayerTable, simulate
+from nos.sim import DRAINS, FOLDS, Hardware, LayerTable, simulate
 from nos.sim.layers import KIND
 
 V2 = nos.zoo.get("mobilenet_v2", "baseline")
@@ -174,8 +174,9 @@ def _records(draw):
 
 
 _hardware = st.builds(Hardware, rows=_sizes, cols=_sizes, dataflow=st.sampled_from(("os", "ws", "is")),
-                      fold=st.sampled_from(FOLDS), fuse=st.booleans(), batch=st.integers(1, 3),
-                      ifmap_sram_kb=st.integers(1, 2))
+                      fold=st.sampled_from(FOLDS), drain=st.sampled_from(DRAINS), fuse=st.booleans(),
+                      batch=st.integers(1, 3), ifmap_sram_kb=st.integers(1, 2),
+                      memory=st.sampled_from(("scalesim", "ideal")))
 
 
 @settings(max_examples=30, deadline=None)

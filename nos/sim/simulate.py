@@ -122,9 +122,10 @@ class SimResult:
     @cached_property
     def _distinct(self) -> tuple[SimResult, np.ndarray] | None:
         """(a result on the table's distinct rows, each layer's row in it), or None where the
-        table does not know its rows or they hardly repeat."""
+        table does not know its rows, they hardly repeat, or a config's memory model is
+        ``resident`` (whose DRAM words depend on each layer's neighbours)."""
         keys = self.table.row_keys
-        if keys is None or len(keys) == 0:
+        if keys is None or len(keys) == 0 or self._hw.chose("memory", "resident").any():
             return None
         if keys.max() < 4 * len(keys):
             seen = np.zeros(int(keys.max()) + 1, dtype=bool)
