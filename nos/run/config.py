@@ -185,10 +185,13 @@ class RunConfig:
         """The :class:`Evaluator` of these settings for ``space`` (its operators' supernet for
         ``proxy=supernet``, untrained until :meth:`Evaluator.prepare`)."""
         p, o = self.proxy, space.operators
-        supernet = proxies.Supernet(o.base, o.ops, o.kernels, o.expansions) if p.resolved_name == SUPERNET else None
-        return Evaluator(space.hardware.reference, p.resolved_name, p.data, p.seed, self.budgets(),
-                         self.search.latency_model, p.budget.fields(), p.root, self.tech_spec(), supernet,
-                         p.cache_path())
+        supernet = proxies.Supernet(o.base, o.operator_choices) if p.resolved_name == SUPERNET else None
+        try:
+            proxy = proxies.make(p.resolved_name, p.data, p.seed, p.root, p.budget.fields(), supernet, p.cache_path())
+        except ValueError as err:
+            raise ValueError(f"proxy.{err}") from None
+        return Evaluator(space.hardware.reference, proxy, budgets=self.budgets(), latency_model=self.search.latency_model,
+                         tech=self.tech_spec())
 
     def defining(self) -> dict[str, Any]:
         """The settings that define the study's objectives: a resumed study must keep them."""

@@ -45,7 +45,9 @@ class Evaluation:
         area_mm2: chip area of the hardware, mm^2.
         hardware: the :class:`nos.sim.Hardware` fields of the array it was simulated on.
         proxy_label: what ``proxy`` is, with its unit (``nos.proxies.describe``), e.g.
-            ``predicted ImageNet top-1 (%)``; not part of equality.
+            ``ImageNet top-1 (%), prior from published results``; not part of equality.
+        proxy_std: the proxy's standard deviation of ``proxy``, in its unit, or None where the
+            proxy has none (or was skipped).
     """
 
     proxy: float | None
@@ -58,10 +60,13 @@ class Evaluation:
     area_mm2: float | None = None
     hardware: Mapping[str, Any] | None = None
     proxy_label: str | None = field(default=None, compare=False)
+    proxy_std: float | None = None
 
     def __post_init__(self) -> None:
         if self.proxy is not None and not math.isfinite(self.proxy):
             raise RecordError(f"proxy: must be finite or None (skipped), got {self.proxy!r}")
+        if self.proxy_std is not None and not (math.isfinite(self.proxy_std) and self.proxy_std >= 0):
+            raise RecordError(f"proxy_std: must be a finite number >= 0 or None, got {self.proxy_std!r}")
 
     @property
     def feasible(self) -> bool:
@@ -69,7 +74,7 @@ class Evaluation:
         return all(value <= 0 for value in self.constraints.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"proxy": self.proxy, "proxy_label": self.proxy_label, "latency_cycles": self.latency_cycles, "latency_ms": self.latency_ms,
+        return {"proxy": self.proxy, "proxy_std": self.proxy_std, "proxy_label": self.proxy_label, "latency_cycles": self.latency_cycles, "latency_ms": self.latency_ms,
                 "energy_uj": self.energy_uj, "area_mm2": self.area_mm2, "params": self.params, "macs": self.macs,
                 "constraints": dict(self.constraints), "hardware": None if self.hardware is None else dict(self.hardware)}
 
@@ -85,7 +90,8 @@ class Evaluation:
                    constraints=_constraints(data.get("constraints"), where),
                    energy_uj=_number(data, "energy_uj", float, where, optional=True),
                    area_mm2=_number(data, "area_mm2", float, where, optional=True),
-                   hardware=None if hardware is None else dict(hardware), proxy_label=data.get("proxy_label"))
+                   hardware=None if hardware is None else dict(hardware), proxy_label=data.get("proxy_label"),
+                   proxy_std=_number(data, "proxy_std", float, where, optional=True))
 
     def metric(self, name: str) -> float:
         """Objective metric ``name`` (:data:`METRICS`) as a number to optimise: a skipped proxy is
