@@ -119,6 +119,19 @@ class Dataset:
         train, val = _stratified(y, val_fraction, seed)
         return _make(self.name, x[train], y[train], x[val], y[val], self.num_classes, self.resolution)
 
+    def hold_out(self, images: int, seed: int = 0) -> Dataset:
+        """The training split alone, cut in two: ``images`` seeded, class-stratified picks become the
+        validation split and the rest the training split; the original validation split is left
+        out entirely (so a proxy scored on the result never sees it). Normalisation statistics
+        stay those of the whole training split."""
+        n = self.size("train")
+        if isinstance(images, bool) or not isinstance(images, int) or not 0 < images < n:
+            raise ValueError(f"holdout: expected an integer in [1, {n - 1}] (training images of {self.name}), "
+                             f"got {images!r}")
+        train, val = _stratified(self.train_y, images / n, seed)
+        return dataclasses.replace(self, name=f"{self.name}/holdout{images}", train_x=self.train_x[train],
+                                   train_y=self.train_y[train], val_x=self.train_x[val], val_y=self.train_y[val])
+
     @cached_property
     def fingerprint(self) -> str:
         """SHA-1 (hex) of the name, class count, images and labels of both splits: equal

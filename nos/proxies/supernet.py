@@ -42,7 +42,7 @@ from nos.arch import Arch, Block, OperatorChoices
 from nos.network import Network, init_weights
 from nos.ops import Depthwise, FullConv, FuSeFull, FuSeHalf, OperatorBlock
 from nos.proxies.data import Dataset, load
-from nos.proxies.train import Budget, as_budget, evaluate, fit
+from nos.proxies.train import Budget, as_budget, fit, measure
 
 CACHE_SCHEMA = "nos.supernet/2"  # 2: first-path warm-up, then aligned candidates
 WARMUP_FRACTION = 0.3  # share of the training steps spent on the first path (see _train)
@@ -198,10 +198,15 @@ class Supernet:
             picks = [torch.randint(len(options), (1,), generator=generator).item() for options in self.options]
             yield tuple(_choice_key(options[j]) for options, j in zip(self.options, picks))
 
-    @torch.no_grad()
     def accuracy(self, arch: Arch) -> float:
         """Validation top-1 accuracy (%) of ``arch`` with inherited weights and BatchNorm
         statistics re-estimated on the supernet's calibration images."""
+        return self.validation(arch)[0]
+
+    @torch.no_grad()
+    def validation(self, arch: Arch) -> tuple[float, float]:
+        """(validation top-1 in %, mean validation cross-entropy in nats) of ``arch`` with inherited
+        weights and BatchNorm statistics re-estimated on the supernet's calibration images."""
         if self._net is None:
             raise RuntimeError("supernet: not trained; use train_supernet(...) first")
         net, dataset = self._net, self.dataset
@@ -217,7 +222,8 @@ class Supernet:
             net(dataset.images("train", self.calibration[start:start + CALIBRATION_BATCH]))
         for bn, momentum in zip(norms, momenta):
             bn.momentum = momentum
-        return 100.0 * evaluate(net, dataset)
+        top1, loss = measure(net, dataset)
+        return 100.0 * top1, loss
 
     def _path_modules(self) -> Iterator[nn.Module]:
         """Modules on the current path: the chosen candidates, stem and head."""
