@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 import nos
-from nos.sim import DATAFLOWS, FOLDS, Hardware, LayerTable, simulate
-from nos.sim.buffers import read_capacity, read_misses, write_buffer_writes
+from nos.sim import DATAFLOWS, DRAINS, FOLDS, Hardware, LayerTable, simulate
+from nos.sim.buffers import read_capacity, read_misses, simulate_write_buffer
 from nos.sim.fuse import rowbroadcast
-from nos.sim.memory import write_buffer_writes as write_rule
+from nos.sim.memory import ofmap_dram_writes
 from nos.sim.reference import random_layers
-from nos.sim.streams import Conv, fuse_streams, gemm_streams
+from nos.sim.streams import Conv, Streams, fuse_streams, gemm_filter_stream, gemm_ifmap_stream, gemm_ofmap_stores
 
 DRAM = ("dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes")
 
@@ -22,17 +22,22 @@ def _layer(**fields) -> LayerTable:
     return LayerTable.from_records([dict(dict(stride=1, groups=1), **fields)])
 
 
+def _gemm_streams(conv: Conv, rows: int, cols: int, dataflow: str) -> Streams:
+    return Streams(gemm_ifmap_stream(conv, rows, cols, dataflow), gemm_filter_stream(conv, rows, cols, dataflow),
+                   gemm_ofmap_stores(conv, rows, cols, dataflow))
+
+
 def _direct(table: LayerTable, hw: Hardware, index: int) -> tuple[int, int, int]:
     """DRAM counts of one GEMM layer by running its streams through SCALE-Sim's buffers."""
     t, g = table, int(table.groups[index])
     conv = Conv(hw.batch * int(t.batch[index]), int(t.ifmap_h[index]), int(t.ifmap_w[index]), int(t.filter_h[index]),
                 int(t.filter_w[index]), int(t.channels[index]) // g, int(t.num_filters[index]) // g,
                 int(t.stride[index]))
-    streams = gemm_streams(conv, hw.rows, hw.cols, hw.dataflow)
+    streams = _gemm_streams(conv, hw.rows, hw.cols, hw.dataflow)
     ifmap_words, filter_words, ofmap_words = hw.sram_words()
     return (g * read_misses(streams.ifmap, read_capacity(ifmap_words)),
             g * read_misses(streams.filter, read_capacity(filter_words)),
-            g * write_buffer_writes(streams.ofmap_stores, ofmap_words, hw.cols))
+            g * simulate_write_buffer(streams.ofmap_stores, ofmap_words, hw.cols))
 
 
 # ---------------------------------------------------------------- against the real SCALE-Sim
@@ -105,17 +110,17 @@ def test_write_rule_equals_the_write_buffer_on_any_schedule():
         line = int(rng.integers(1, 9))
         words = 1024 * int(rng.integers(1, 3)) + int(rng.choice([0, 3, 100]))
         stores = rng.integers(0, line + 1, size=int(rng.integers(1, 4000)))
-        expected = write_buffer_writes(stores, words, line)
-        assert write_rule(np.array(int(stores.sum())), np.array(words), np.array(line)) == expected
+        expected = simulate_write_buffer(stores, words, line)
+        assert ofmap_dram_writes(np.array(int(stores.sum())), np.array(words), np.array(line)) == expected
 
 
 def test_write_rule_by_hand():
     # 1 KiB, 4-word lines: drain batches of 512 words = 128 lines. The 513th store leaves less
     # than half free: 128 full lines go, the closed line holding 1 word waits; it is the first
     # line of the next batch of 128, so its 3 empty slots are counted: 800 stores, 803 writes.
-    assert write_buffer_writes(np.full(200, 4), 1024, 4) == 803
-    assert write_buffer_writes(np.full(128, 4), 1024, 4) == 512  # never more than half full
-    assert write_buffer_writes(np.full(200, 3), 1024, 3) == 600  # 512 is not a multiple of 3
+    assert simulate_write_buffer(np.full(200, 4), 1024, 4) == 803
+    assert simulate_write_buffer(np.full(128, 4), 1024, 4) == 512  # never more than half full
+    assert simulate_write_buffer(np.full(200, 3), 1024, 3) == 600  # 512 is not a multiple of 3
 
 
 # ---------------------------------------------------------------- the streams themselves
@@ -128,7 +133,7 @@ def test_gemm_streams_have_the_sram_counts_and_cycles(dataflow):
         g = int(table.groups[i])
         conv = Conv(1, int(table.ifmap_h[i]), int(table.ifmap_w[i]), int(table.filter_h[i]), int(table.filter_w[i]),
                     int(table.channels[i]) // g, int(table.num_filters[i]) // g, int(table.stride[i]))
-        streams = gemm_streams(conv, hw.rows, hw.cols, dataflow)
+        streams = _gemm_streams(conv, hw.rows, hw.cols, dataflow)
         assert g * sum(len(a) * n for a, n in streams.ifmap) == result.sram_ifmap_reads[i]
         assert g * sum(len(a) * n for a, n in streams.filter) == result.sram_filter_reads[i]
         assert g * (len(streams.ofmap_stores) - 1) == result.layer_cycles[i]
@@ -142,7 +147,8 @@ def test_fuse_streams_have_the_row_broadcast_counts():
         lines = ((h if kh == 1 else w) - 1) // stride + 1
         in_len = w if kh == 1 else h
         counts = rowbroadcast(n1d=3 * lines, in_len=in_len, out_len=(in_len - max(kh, kw)) // stride + 1,
-                              kernel=max(kh, kw), stride=stride, rows=5, cols=3, fold=FOLDS.index("used"))
+                              kernel=max(kh, kw), stride=stride, rows=5, cols=3, fold=FOLDS.index("used"),
+                              drain=DRAINS.index("hidden"))
         assert len(streams.ifmap[0][0]) == counts["ifmap_reads"]
         assert len(streams.filter[0][0]) == counts["filter_reads"]
         assert streams.ofmap_stores.sum() == counts["ofmap_writes"]
@@ -168,7 +174,7 @@ def test_fuse_closed_forms_equal_the_direct_buffer_simulation():
             words = hw.sram_words()
             direct = (read_misses(streams.ifmap, read_capacity(words[0])),
                       read_misses(streams.filter, read_capacity(words[1])),
-                      write_buffer_writes(streams.ofmap_stores, words[2], cols))
+                      simulate_write_buffer(streams.ofmap_stores, words[2], cols))
             assert tuple(int(getattr(result, name)[i]) for name in DRAM) == direct
 
 

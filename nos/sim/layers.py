@@ -215,11 +215,6 @@ class LayerTable:
             self._names = list(self._names)
         return self._names
 
-    @property
-    def kind_names(self) -> list[str]:
-        """The ``kind`` column as names from :data:`KINDS`."""
-        return [KINDS[code] for code in self.kind]
-
     def records(self) -> list[dict[str, Any]]:
         """The table as dicts with :data:`RECORD_KEYS` plus ``name`` and ``kind`` (JSON-ready)."""
         out = []

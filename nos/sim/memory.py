@@ -31,7 +31,7 @@ import numpy as np
 
 from nos.sim.buffers import read_capacity, read_misses
 from nos.sim.gemm import IS, OS, Refetch, ceil_div
-from nos.sim.hardware import DATAFLOWS, MEMORY_MODELS
+from nos.sim.hardware import DATAFLOWS, MEMORY_MODELS, Columns
 from nos.sim.layers import KIND
 from nos.sim.streams import Conv, fuse_streams, gemm_ifmap_stream
 
@@ -49,22 +49,6 @@ class DramTraffic(NamedTuple):
     @property
     def total(self) -> np.ndarray:
         return self.ifmap_reads + self.filter_reads + self.ofmap_writes + self.ofmap_reads
-
-
-class Config(NamedTuple):
-    """The hardware columns the memory model reads, each shaped (configs, 1)."""
-
-    rows: np.ndarray
-    cols: np.ndarray
-    dataflow: np.ndarray  # index into DATAFLOWS
-    batch: np.ndarray
-    sram_words: tuple[np.ndarray, np.ndarray, np.ndarray]  # ifmap, filter, ofmap
-    memory: np.ndarray  # index into MEMORY_MODELS
-
-    def take(self, index: np.ndarray) -> Config:
-        """The configs at ``index``."""
-        return Config(self.rows[index], self.cols[index], self.dataflow[index], self.batch[index],
-                      tuple(words[index] for words in self.sram_words), self.memory[index])
 
 
 def _capacity(words: np.ndarray) -> np.ndarray:
@@ -88,9 +72,9 @@ def _inside(size: np.ndarray, pad: np.ndarray, count, length, step) -> np.ndarra
     return _covered(size - pad, count, length, step) - _covered(pad, count, length, step)
 
 
-def write_buffer_writes(stores: np.ndarray, ofmap_words: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def ofmap_dram_writes(stores: np.ndarray, ofmap_words: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """SCALE-Sim's DRAM ofmap writes for ``stores`` words stored by the array (closed form of
-    :func:`nos.sim.buffers.write_buffer_writes`): every store, plus the ``cols - 1`` empty
+    :func:`nos.sim.buffers.simulate_write_buffer`): every store, plus the ``cols - 1`` empty
     slots of one line counted as data when the drain batch ``d = ofmap_words // 2`` is a
     multiple of two or more lines and more than ``d + 1`` words are stored."""
     drain = ofmap_words // 2
@@ -132,7 +116,7 @@ def _streamed_fuse_reads(n, h, w, c, kernel_h, kernel_w, stride, rows, cols, ifm
     return read_misses(streams.ifmap, ifmap_capacity), read_misses(streams.filter, filter_capacity)
 
 
-def _scalesim(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic:
+def _scalesim(table, hw: Columns, passes: Refetch, fused: np.ndarray) -> DramTraffic:
     """SCALE-Sim's DRAM counts of every layer run as ``groups`` GEMMs (FuSe layers: :func:`_fuse`)."""
     g, s = table.groups, table.stride
     e, f, r, sw = table.out_h, table.out_w, table.filter_h, table.filter_w
@@ -155,14 +139,14 @@ def _scalesim(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraf
     if refilled.any():
         i, j = np.nonzero(refilled)
         filters[i, j] = _os_filter_reads(passes.filter[i, j], k[j], m[j], hw.cols[i, 0], cap_f[i, 0])
-    writes = write_buffer_writes(passes.ofmap * (n * e * f) * m, hw.sram_words[2], hw.cols)  # ws/is: partial sums
+    writes = ofmap_dram_writes(passes.ofmap * (n * e * f) * m, hw.sram_words[2], hw.cols)  # ws/is: partial sums
     traffic = DramTraffic(g * ifmap, g * filters, g * writes, np.broadcast_to(np.int64(0), ifmap.shape))
     if fused.any():
         _fuse(table, hw, np.nonzero(fused), traffic, scalesim=True)
     return traffic
 
 
-def _ideal(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic:
+def _ideal(table, hw: Columns, passes: Refetch, fused: np.ndarray) -> DramTraffic:
     """The ``ideal`` model's DRAM counts of every layer (FuSe layers: :func:`_fuse`)."""
     g, s = table.groups, table.stride
     e, f, r, sw = table.out_h, table.out_w, table.filter_h, table.filter_w
@@ -187,7 +171,7 @@ def _ideal(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic
     return traffic
 
 
-def _fuse(table, hw: Config, where: tuple[np.ndarray, np.ndarray], traffic: DramTraffic, scalesim: bool) -> None:
+def _fuse(table, hw: Columns, where: tuple[np.ndarray, np.ndarray], traffic: DramTraffic, scalesim: bool) -> None:
     """Write, in place into ``traffic``, the DRAM words of the FuSe row-broadcast layers at
     ``where`` = (config index, layer index), under SCALE-Sim's buffers or the ideal model."""
     i, j = where
@@ -210,7 +194,7 @@ def _fuse(table, hw: Config, where: tuple[np.ndarray, np.ndarray], traffic: Dram
                 int(table.filter_h[layer]), int(table.filter_w[layer]), int(s[q]), int(rows[q]), int(cols[q]),
                 int(cap_i[q]), int(cap_f[q]))
         traffic.ifmap_reads[where], traffic.filter_reads[where] = ifmap, filters
-        traffic.ofmap_writes[where] = write_buffer_writes(outputs, ofmap_words, cols)
+        traffic.ofmap_writes[where] = ofmap_dram_writes(outputs, ofmap_words, cols)
         return
     # ideal: the non-padding inputs of the 1-D convs that lie on non-padding lines
     row_conv = table.kind[j] == KIND["dw_1xk"]
@@ -236,12 +220,12 @@ def _fuse(table, hw: Config, where: tuple[np.ndarray, np.ndarray], traffic: Dram
 _MODELS = {SCALESIM: _scalesim, IDEAL: _ideal}
 
 
-def dram_traffic(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic:
+def dram_traffic(table, hw: Columns, passes: Refetch, fused: np.ndarray) -> DramTraffic:
     """DRAM words each layer of ``table`` moves on each config, under each config's model.
 
     Args:
         table: a :class:`nos.sim.LayerTable` (columns shaped (layers,)).
-        hw: the config columns, each shaped (configs, 1).
+        hw: the config columns (:func:`nos.sim.hardware.columns`), each shaped (configs, 1).
         passes: the dataflow's operand pass counts (:func:`nos.sim.gemm.refetch`), (configs, layers).
         fused: bool (configs, layers), true where a layer runs on the FuSe dataflow.
     """

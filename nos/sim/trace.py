@@ -8,7 +8,6 @@ from collections import OrderedDict
 import networkx as nx
 import torch
 from torch import nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 # Layers that compute but are not modelled: every one found is named in the error.
 _UNSUPPORTED_FUNCTIONS = {
@@ -41,6 +40,32 @@ def _padding(conv: nn.Conv2d) -> tuple[int, int]:
     return conv.padding
 
 
+class _Shapes(torch.fx.Interpreter):
+    """Runs a traced module once, recording each node's output shape in ``node.meta["shape"]``
+    (None for a non-tensor); a node that fails is a ValueError naming it, with no traceback."""
+
+    def run_node(self, node: torch.fx.Node):
+        try:
+            result = super().run_node(node)
+        except Exception as err:  # anything the module's own code raises on this input
+            module = self.module.get_submodule(node.target) if node.op == "call_module" else None
+            what = f"layer {node.target} ({type(module).__name__})" if module is not None else f"operation {node.name}"
+            shape = "x".join(str(d) for d in self.args_shape)
+            raise ValueError(f"module: {what} cannot run on a {shape} input: {_first_line(err)}") from None
+        node.meta["shape"] = tuple(result.shape) if isinstance(result, torch.Tensor) else None
+        return result
+
+    def propagate(self, example: torch.Tensor) -> None:
+        self.args_shape = tuple(example.shape)
+        self.extra_traceback = False  # torch.fx would append the failing node's code to the message
+        self.run(example)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def trace_module(module: nn.Module, input_size: int, in_channels: int | None
                  ) -> tuple[list[tuple[int, ...]], list[str], nx.DiGraph]:
     """(layer fields, names, graph) of ``module`` on a 1 x C x ``input_size``^2 input: one tuple of
@@ -62,13 +87,14 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None
     try:
         graph_module = torch.fx.symbolic_trace(module)
     except Exception as err:  # torch.fx raises many types for untraceable code
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"module: torch.fx cannot trace {type(module).__name__}: {first}") from None
+        raise ValueError(f"module: torch.fx cannot trace {type(module).__name__}: {_first_line(err)}") from None
     was_training = module.training
     graph_module.eval()
-    with torch.no_grad():
-        ShapeProp(graph_module).propagate(example)
-    graph_module.train(was_training)
+    try:
+        with torch.no_grad():
+            _Shapes(graph_module).propagate(example)
+    finally:
+        graph_module.train(was_training)
 
     modules = dict(graph_module.named_modules())
     fields: list[tuple[int, ...]] = []  # layer_rows arguments, one tuple per layer
@@ -76,14 +102,12 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None
     unsupported: list[str] = []
     graph = nx.DiGraph()
     for node in graph_module.graph.nodes:
-        meta = node.meta.get("tensor_meta")
-        shape = tuple(meta.shape) if hasattr(meta, "shape") else None
-        graph.add_node(node.name, op=node.op, target=str(node.target), shape=shape)
+        graph.add_node(node.name, op=node.op, target=str(node.target), shape=node.meta.get("shape"))
         for src in node.all_input_nodes:
             graph.add_edge(src.name, node.name)
         if node.op == "call_module":
             layer = modules[node.target]
-            in_shape = tuple(node.args[0].meta["tensor_meta"].shape)
+            in_shape = node.args[0].meta["shape"]
             if isinstance(layer, nn.Conv2d):
                 problem = _conv_problem(layer)
                 if problem:
