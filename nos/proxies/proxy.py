@@ -236,6 +236,13 @@ def describe(name: str, data: str = "digits") -> str:
     return f"{name} score on {data} (zero-cost; higher = predicted better)"
 
 
+def percent_scale(label: str, data: str) -> float | None:
+    """The factor that turns a value of the proxy labelled ``label`` into a top-1 in % on data set
+    ``data`` (1 for ``supernet``, 100 for ``train``, on that data set), or None when the proxy
+    measures something else (a difference to a measured accuracy would have no meaning)."""
+    return {describe(SUPERNET, data): 1.0, describe(TRAIN, data): 100.0}.get(label)
+
+
 def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "digits", seed: int = 0,
           resolution: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE, root: str | None = None) -> float:
     """Score ``name`` (one of :data:`NAMES`) of a network; higher = predicted better.
