@@ -9,7 +9,6 @@ checks values, each error naming the key and the allowed values.
 from __future__ import annotations
 
 import dataclasses
-import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +95,7 @@ class ProxyConfig:
         change a result, so it is not part of what defines a study)."""
         if self.cache_dir is not None:
             return str(Path(self.cache_dir).expanduser())
-        return str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nos" / "supernets")
+        return str(proxies.supernet.default_cache_dir())
 
 
 @dataclass
