@@ -9,26 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import socket
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import BinaryIO, Mapping, Sequence
 
 import optuna
 import sqlalchemy
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
 from nos.arch import Arch
 from nos.search.objectives import Evaluator, Objectives
 from nos.search.record import (RECORD_ATTR, REFERENCE_ATTR, WORKER_ATTR, Evaluation, RecordError,
-                               Training, TrialRecord)
+                               Training, TrialRecord, operators)
 from nos.search.space import Genome, SearchSpace, candidate_key
 
 CONFIG_ATTR = "nos_config"  # study user attribute: the configuration that defines the objectives
+OPERATORS_ATTR, PROXY_LABEL_ATTR = "operators", "proxy_label"  # trial user attributes for people (optuna-dashboard)
 
 
 def worker_id() -> str:
@@ -36,55 +36,38 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class JournalFile(JournalFileBackend):
-    """Optuna's journal file, made durable once per batch instead of once per write.
+class FlockLock(JournalFileOpenLock):
+    """The journal file's write lock as an ``flock`` on the file itself, for Optuna's
+    :class:`~optuna.storages.journal.JournalFileBackend` (its ``lock_obj``).
 
-    Optuna's backend fsyncs every log line and takes its lock by creating and removing a
-    symlink; a search writes about twenty lines per trial, which costs most of a trial's time
-    on a shared disk. Here a write holds an ``flock`` on the file it appends to (a system call,
-    not two file-system operations), is appended and flushed to the operating system (so every other process sees it at once and a killed
-    worker loses nothing), and :meth:`sync` makes the file durable against a machine crash;
-    the search calls it after every batch of trials.
+    Optuna's own locks create and remove a lock file per write (two file-system operations,
+    and a lock left by a killed process blocks others until a grace period ends); an ``flock``
+    is one system call, and the kernel releases it when its holder dies. It serves processes on
+    one machine (local file systems; NFS needs Optuna's own locks).
     """
 
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
-        with open(self._file_path, "ab") as f:  # O_APPEND: one write lands whole at the end
-            fcntl.flock(f, fcntl.LOCK_EX)  # released by the close; per open file, so safe across fork
-            f.write(text.encode("utf-8"))
+    def __init__(self, path: str | Path):  # noqa: super().__init__ would prepare a lock file
+        self._path = str(path)
+        self._handle: BinaryIO | None = None
 
-    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
-        # Optuna reads the file after every storage call; skip the open when nothing was added.
-        known_end = self._log_number_offset.get(log_number_from)
-        if known_end is not None and known_end == os.stat(self._file_path).st_size:
-            return iter(())
-        return super().read_logs(log_number_from)
+    def acquire(self) -> bool:
+        handle = open(self._path, "ab")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        self._handle = handle
+        return True
 
-    def sync(self) -> None:
-        fd = os.open(self._file_path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()  # closing the file releases its lock
 
 
-class JournalFileStorage(optuna.storages.JournalStorage):
-    """A :class:`JournalStorage` on a :class:`JournalFile`, with :meth:`sync`."""
-
-    def __init__(self, path: str | Path):
-        self.file = JournalFile(str(path))
-        super().__init__(self.file)
-
-    def sync(self) -> None:
-        self.file.sync()
-
-
-def journal_storage(path: str | Path) -> JournalFileStorage:
-    """A journal-file storage at ``path`` (its folder must exist)."""
+def journal_storage(path: str | Path) -> optuna.storages.JournalStorage:
+    """A journal-file storage at ``path`` (its folder must exist), written under an :class:`FlockLock`."""
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(f"storage.path: folder {str(path.parent)!r} does not exist")
-    return JournalFileStorage(path)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=FlockLock(path)))
 
 
 def rdb_storage(url: str) -> optuna.storages.RDBStorage:
@@ -121,12 +104,6 @@ def make_storage(url: str | None = None, path: str | Path | None = None) -> optu
     return rdb_storage(url)
 
 
-def sync(storage: optuna.storages.BaseStorage) -> None:
-    """Make what this process wrote durable (journal files; databases commit per write)."""
-    if isinstance(storage, JournalFileStorage):
-        storage.sync()
-
-
 def open_study(name: str, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler,
                objectives: Objectives) -> optuna.Study:
     """Create the study, or resume the one of this name in the storage (same objectives)."""
@@ -157,10 +134,16 @@ def ask(study: optuna.Study, space: SearchSpace, count: int, worker: str,
 
 def tell(study: optuna.Study, trial: optuna.Trial, arch: Arch, key: str, evaluation: Evaluation,
          objectives: Objectives, cached_from: int | None = None) -> FrozenTrial:
-    """Store ``evaluation`` in the trial (one user attribute), set its constraints, complete it;
-    returns the finished trial. ``key``: the candidate's :func:`~nos.search.space.candidate_key`."""
+    """Store ``evaluation`` in the trial (one user attribute, with the proxy's std where the
+    evaluation has one), set its constraints, complete it; returns the finished trial. For
+    people reading the study (optuna-dashboard), the trial also carries its operators, one
+    letter per block, and the proxy's label as attributes. ``key``: the candidate's
+    :func:`~nos.search.space.candidate_key`."""
     trial.set_user_attr(RECORD_ATTR, {**evaluation.to_dict(), "arch": arch.to_json(indent=None), "key": key,
-                                      "cached_from": cached_from})
+                                      "cached_from": cached_from,
+                                      "proxy_std": getattr(evaluation, "proxy_std", None)})
+    trial.set_user_attr(OPERATORS_ATTR, operators(arch))
+    trial.set_user_attr(PROXY_LABEL_ATTR, evaluation.proxy_label)
     for name, value in evaluation.constraints.items():
         trial.set_constraint(name, value)
     return study.tell(trial, objectives.values(evaluation))
@@ -205,7 +188,7 @@ def record_of(trial: FrozenTrial, arch: Arch | None = None) -> TrialRecord:
         reference=attrs.get(REFERENCE_ATTR),
         datetime_start=trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
         duration_s=duration, cached_from=stored.get("cached_from") if isinstance(stored, dict) else None,
-        worker=attrs.get(WORKER_ATTR))
+        worker=attrs.get(WORKER_ATTR), proxy_std=stored.get("proxy_std") if isinstance(stored, dict) else None)
 
 
 TRAINED_ATTR = "trained:"  # study user attribute prefix: "trained:<trial number>" -> Training dict
