@@ -5,12 +5,13 @@ import socket
 
 import optuna
 import pytest
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from nos.report.files import read_records
 from nos.search.pareto import front_records
 from nos.search.record import REFERENCE_ATTR, WORKER_ATTR
-from nos.search.study import make_storage, record_of
+from nos.search.study import JournalFile, make_storage, record_of
 from postgres import server_bin, temporary_postgres
 from apps import SMALL, run
 
@@ -89,3 +90,20 @@ def test_a_trial_whose_worker_died_is_failed_and_its_choices_retried_once(tmp_pa
     # a third worker finds nothing left to recover
     third = run("search", *SMALL, "search.n_trials=1", f"hydra.run.dir={tmp_path}")
     assert third.returncode == 0 and "worker died" not in third.stdout + third.stderr
+
+
+def test_the_journal_file_reads_what_others_append_and_never_a_torn_line(tmp_path):
+    path = tmp_path / "study.journal"
+    writer, reader = JournalFile(path), JournalFile(path)
+    writer.append_logs([{"x": 1}, {"x": 2}])
+    assert list(reader.read_logs(0)) == [{"x": 1}, {"x": 2}]
+    with open(path, "ab") as f:
+        f.write(b'{"x": 3')  # a line still being written
+    assert list(reader.read_logs(2)) == []
+    with open(path, "ab") as f:
+        f.write(b"}\n")
+    assert list(reader.read_logs(2)) == [{"x": 3}]
+    assert list(reader.read_logs(1)) == [{"x": 2}, {"x": 3}]  # an earlier position is read again
+    writer.sync()
+    # Optuna's own backend (and so optuna-dashboard) reads the same file
+    assert list(JournalFileBackend(str(path)).read_logs(0)) == [{"x": 1}, {"x": 2}, {"x": 3}]

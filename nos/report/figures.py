@@ -49,7 +49,7 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], r
     """Every evaluated trial (grey), the front (blue, with the proxy's std as error bars where it
     has one; joined by steps along ``x`` when it is the front of these two objectives,
     ``staircase``, and shown as points when it is a projection of a front of more), infeasible
-    trials (red crosses at their values; a skipped proxy at the axis's low edge), the budgets on
+    trials (red crosses at their values; a skipped proxy just below the lowest value), the budgets on
     these axes (dashed lines) and the paper's variants, each with its own marker. The legend sits
     below the axes, inside the figure."""
     fig = Figure(figsize=(8.5, 5.6), dpi=110, layout="constrained")
@@ -65,7 +65,7 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], r
         skipped = any(x.of(e) is None or y.of(e) is None for e in infeasible)
         ax.scatter(ix, iy, marker="x", s=14, c="tab:red", lw=0.8,
                    label=f"infeasible ({len(infeasible)}): a budget broken"
-                         + ("; unscored proxy at the axis edge" if skipped else ""))
+                         + ("; an unscored proxy drawn below the lowest score" if skipped else ""))
     for name, bound in (budgets or {}).items():
         for axis, draw in ((x, ax.axvline), (y, ax.axhline)):
             if axis.field == name:

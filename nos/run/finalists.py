@@ -119,6 +119,7 @@ def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int |
         log.info("trial %d: %.2f %% %s validation top-1 after %.0f s (proxy %s)", record.number,
                  training.accuracy_pct, data, training.seconds, "skipped" if proxy is None else f"{proxy:.4g}")
         done.append(record.replace(trained=training))
+    studies.sync(storage)
     _rewrite_reports(root_dir, {r.number: r.trained for r in done})
     label = next((r.evaluation.proxy_label for r in done if r.evaluation.proxy_label),
                  run.info.proxy_label if run.info is not None else "the search's proxy (not recorded)")

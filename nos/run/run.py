@@ -277,6 +277,7 @@ class Run:
                             self.reports.study(len(self.records), self.hypervolume(), len(self.front))
                         progress.update(record.feasible, self._best(), len(self.front), record.cached_from is not None)
                         since_refresh += 1
+                    studies.sync(self.storage)
                     if since_refresh >= s.report_every:
                         since_refresh = 0
                         self._merge_stored()
@@ -325,6 +326,7 @@ class Run:
             warnings=tuple(getattr(self.evaluator, "warnings", ())))
 
     def _finish(self, stopped: str, progress: Progress, signum: int | None) -> Outcome:
+        studies.sync(self.storage)
         self._merge_stored()
         s = self.config.search
         if stopped == "n_trials":
