@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import optimize, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,8 +52,7 @@ from nos import zoo  # noqa: E402
 from nos.arch import OPERATORS, Arch  # noqa: E402
 from nos.proxies import NAMES, score  # noqa: E402
 from nos.proxies import evidence  # noqa: E402
-from nos.proxies.predictor import (FEATURES, Predictor, features, fit_size_model, logit,  # noqa: E402
-                                   transfer_effects)
+from nos.proxies.predictor import FEATURES, NONNEGATIVE, REFERENCE_OP, Predictor, features  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
@@ -67,9 +66,71 @@ OTHERS = tuple(op for op in OPERATORS if op != "dw")
 ZERO_COST = tuple(n for n in NAMES if n != "imagenet")
 
 
+# ------------------------------------------------------------------ fitting
+def logit(top1: np.ndarray | float) -> np.ndarray | float:
+    """ln(p / (1 - p)) of a top-1 given in %."""
+    p = np.asarray(top1, float) / 100
+    return np.log(p / (1 - p))
+
+
+def fit_size_model(x: np.ndarray, top1: np.ndarray, names: tuple[str, ...]) -> tuple[float, np.ndarray]:
+    """Least-squares (intercept, coefficients) of logit(top1) on the feature matrix ``x`` (rows x
+    ``names``), with the coefficients of :data:`NONNEGATIVE` features bounded below by 0."""
+    design = np.column_stack([np.ones(len(x)), x])
+    lower = np.array([-np.inf] + [0.0 if n in NONNEGATIVE else -np.inf for n in names])
+    solution = optimize.lsq_linear(design, logit(top1), bounds=(lower, np.full(len(lower), np.inf)))
+    return float(solution.x[0]), solution.x[1:]
+
+
+def transfer_effects(shares: np.ndarray, accuracy: np.ndarray, full_effect: float, full_sigma: float,
+                     resamples: int = 2000, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Operator effects on the ImageNet logit scale from a small training signal.
+
+    ``shares`` (archs x operators other than dw, in :data:`OPERATORS` order) are the shares of
+    blocks per operator and ``accuracy`` the trained accuracy (any unit). A least-squares fit
+    ``accuracy ~ 1 + shares`` gives each operator's effect b_op; its ratio to the dw -> full effect,
+    b_op / b_full, is assumed to carry over to ImageNet, where the dw -> full effect is
+    ``full_effect`` (logit, std ``full_sigma``): delta_op = b_op / b_full * full_effect. Its spread
+    is half the 16-84 % width of a bootstrap over architectures (and over the ImageNet effect); each
+    effect's std then adds, in quadrature, the effect itself: the transfer to another data set and
+    network keeps the sign and trusts no magnitude.
+
+    Raises:
+        ValueError: the signal does not show a positive dw -> full effect, so no ratio can be formed.
+    """
+    others = [op for op in OPERATORS if op != REFERENCE_OP]
+    if shares.shape != (len(accuracy), len(others)):
+        raise ValueError(f"shares: expected {len(accuracy)} x {len(others)} ({', '.join(others)}), got {shares.shape}")
+    design = np.column_stack([np.ones(len(accuracy)), shares])
+    full = others.index("full")
+    b = np.linalg.lstsq(design, accuracy, rcond=None)[0][1:]
+    if b[full] <= 0:
+        raise ValueError(f"training signal: the dw -> full effect is {b[full]:.4g} (not positive); "
+                         "operator effects cannot be scaled by it")
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(resamples):
+        pick = rng.integers(len(accuracy), size=len(accuracy))
+        boot = np.linalg.lstsq(design[pick], accuracy[pick], rcond=None)[0][1:]
+        draws.append(boot / boot[full] * rng.normal(full_effect, full_sigma))
+    draws = np.array(draws)
+    effects = {}
+    for j, op in enumerate(others):
+        low, high = np.percentile(draws[:, j], [16, 84])
+        mean, spread = (full_effect, full_sigma) if op == "full" else (b[j] / b[full] * full_effect, (high - low) / 2)
+        effects[op] = (float(mean), float(math.hypot(spread, mean)))
+    return effects
+
+
 # ------------------------------------------------------------------ size model and LOFO
 def matrix(rows: list[evidence.Row], names: tuple[str, ...]) -> np.ndarray:
     return np.array([[features(r.arch())[n] for n in names] for r in rows])
+
+
+def evidence_ranges(rows: list[evidence.Row], names: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    """(lowest, highest) of each feature over the fitted rows: where the size model has evidence."""
+    x = matrix(rows, names)
+    return {n: (float(x[:, j].min()), float(x[:, j].max())) for j, n in enumerate(names)}
 
 
 def lofo(rows: list[evidence.Row], names: tuple[str, ...]) -> np.ndarray:
@@ -236,7 +297,7 @@ def main() -> None:
                        "effects_all_blocks_signal_units": dict(zip(OTHERS, map(float, signal_b)))},
         },
     }
-    predictor = Predictor(names, b0, tuple(map(float, b)), sigma, effects, provenance)
+    predictor = Predictor(names, b0, tuple(map(float, b)), sigma, effects, evidence_ranges(rows, names), provenance)
     predictor.save(PACKAGE_JSON)
 
     # --- validation on the held-out FuSeConv results (never used above)

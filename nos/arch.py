@@ -506,6 +506,61 @@ class Arch:
         return cls(stem=stem, blocks=tuple(blocks), head=head, **top)
 
 
+@dataclass(frozen=True)
+class OperatorChoices:
+    """What every block of a backbone may choose: its operator and optionally its kernel and
+    expansion ratio. The one definition the search space (``nos.search.space.BackboneSpace``) and
+    the weight-sharing supernet (``nos.proxies.Supernet``) both use.
+
+    Attributes:
+        ops: operators (distinct, from :data:`OPERATORS`); ``fuse_half`` splits the channels in
+            two, so a block offers it only where every width it can take is even.
+        kernels: kernel sizes (odd); None keeps each block's own.
+        expansions: expansion ratios (hidden width = ``round(cin * t)``) for blocks with an
+            expansion conv; None keeps each block's own width.
+    """
+
+    ops: tuple[str, ...] = OPERATORS
+    kernels: tuple[int, ...] | None = None
+    expansions: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        ops = tuple(self.ops) if isinstance(self.ops, (list, tuple)) else self.ops
+        if not isinstance(ops, tuple) or not ops or any(op not in OPERATORS for op in ops) or len(set(ops)) != len(ops):
+            _fail("", "ops", f"expected distinct operators from {', '.join(OPERATORS)}, got {self.ops!r}")
+        object.__setattr__(self, "ops", ops)
+        if self.kernels is not None:
+            object.__setattr__(self, "kernels", tuple(self.kernels) or None)
+            for k in self.kernels or ():
+                check_kernel("kernels", k)
+        if self.expansions is not None:
+            ratios = tuple(self.expansions)
+            if not ratios or any(isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0 for t in ratios):
+                _fail("", "expansions", f"expected positive ratios, got {self.expansions!r}")
+            object.__setattr__(self, "expansions", ratios)
+
+    def widths(self, base: Arch, index: int) -> tuple[int, ...]:
+        """The hidden widths block ``index`` of ``base`` can take (one per ratio, in order)."""
+        block = base.blocks[index]
+        if not self.expansions or not block.expand:
+            return (block.exp,)
+        return tuple(round(base.in_channels_of(index) * t) for t in self.expansions)
+
+    def ops_at(self, base: Arch, index: int) -> tuple[str, ...]:
+        """The operators block ``index`` of ``base`` offers: :attr:`ops`, less ``fuse_half`` where
+        some width it can take is odd."""
+        even = all(w % 2 == 0 for w in self.widths(base, index))
+        return tuple(op for op in self.ops if op != "fuse_half" or even)
+
+    def options(self, base: Arch, index: int) -> tuple[Block, ...]:
+        """Every block ``index`` of ``base`` can become, operator-major then kernel then width (two
+        ratios that round to one width give that block twice, as a uniform sampler draws it)."""
+        block = base.blocks[index]
+        kernels = self.kernels or (block.kernel,)
+        return tuple(dataclasses.replace(block, op=op, kernel=k, exp=w)
+                     for op in self.ops_at(base, index) for k in kernels for w in self.widths(base, index))
+
+
 # text flag -> (Block field, the value the flag stands for; the other value is the default)
 _FLAG_FIELDS = {"noexpand": ("expand", False), "nomidact": ("mid_act", False), "projact": ("proj_act", True),
                 "noskip": ("skip", False), "deadexpand": ("dead_expand", True)}

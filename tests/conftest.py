@@ -1,18 +1,19 @@
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 # tests import helpers that sit beside them (reference data, the app runners)
 sys.path.insert(0, str(Path(__file__).parent))
 
 from apps import SMALL, run  # noqa: E402
 
-# no example database: the checkout stays as it was (hypothesis would write .hypothesis/ here)
-settings.register_profile("nos", database=None)
-settings.load_profile("nos")
+# hypothesis keeps its example database and caches in a temporary folder, not in the checkout's .hypothesis/
+_HYPOTHESIS_HOME = tempfile.TemporaryDirectory(prefix="nos-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME.name)
 
 
 @pytest.fixture(scope="session")

@@ -174,3 +174,29 @@ def test_bad_nos_train_input_exits_2_with_one_line(trained_run, overrides, messa
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nos-train: ") and message in lines[0], proc.stderr
+
+
+def test_finalists_rank_from_three_trials_and_subtract_only_the_same_unit():
+    """Kendall tau needs three trials; measured - proxy only where the proxy is a top-1 in % on the
+    data trained on (the supernet's %; the training proxy's fraction x 100), never for a prior."""
+    from nos import proxies, zoo
+    from nos.run.finalists import summarize
+    from nos.search.record import Evaluation, Training, TrialRecord
+
+    arch = zoo.get("mobilenet_v2")
+
+    def record(number, proxy, measured):
+        evaluation = Evaluation(proxy, 1000, 1.0, arch.params(), arch.macs())
+        return TrialRecord(number, "COMPLETE", {}, arch, evaluation,
+                           trained=Training(measured, "fashion_mnist", {}, 0, 1.0, arch, "w.pt"))
+
+    supernet = proxies.describe("supernet", "fashion_mnist")
+    two = summarize([record(0, 80.0, 85.0), record(1, 82.0, 86.0)], supernet)
+    assert two.tau is None and "| 0 | 80 | 85.00 | +5.00 |" in two.report
+    three = summarize([record(0, 80.0, 85.0), record(1, 82.0, 86.0), record(2, 81.0, 84.0)], supernet)
+    assert three.tau == pytest.approx(1 / 3) and "Mean |measured - proxy|: 4.00 points" in three.report
+    train = summarize([record(0, 0.8, 85.0)], proxies.describe("train", "fashion_mnist"))
+    assert "| 0 | 0.8 | 85.00 | +5.00 |" in train.report
+    prior = summarize([record(0, 72.0, 85.0), record(1, 71.0, 84.0), record(2, 70.0, 86.0)],
+                      proxies.describe("imagenet"))
+    assert "| 0 | 72 | 85.00 |  |" in prior.report and "No differences" in prior.report and prior.tau is not None

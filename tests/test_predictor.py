@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nos import Arch, Block, Head, Stem, build, zoo
-from nos.proxies import IMAGENET, score
-from nos.proxies.predictor import (FEATURES, Prediction, Predictor, default, features, fit_size_model, predict,
-                                   transfer_effects)
+from nos.proxies import IMAGENET, evidence, score
+from nos.proxies.predictor import FEATURES, Prediction, Predictor, default, difference, features, predict
+from search_spaces import get_space
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from accuracy_predictor import evidence_ranges, fit_size_model, transfer_effects  # noqa: E402  (the fitting code)
 
 
 def sigmoid(x: float) -> float:
@@ -47,6 +52,51 @@ def test_prediction_combines_size_model_and_operator_effects(four_blocks):
     p = sigmoid(eta)
     expected_std = 100 * p * (1 - p) * math.sqrt(0.1 ** 2 + (0.5 * 0.3) ** 2)
     assert model.predict(four_blocks) == (pytest.approx(100 * p), pytest.approx(expected_std))
+
+
+def test_outside_the_evidence_the_std_widens_and_the_mean_stays_at_the_edge(four_blocks):
+    """A feature beyond its range is clamped; |b| x the distance joins the std (logit)."""
+    model = Predictor(("log_resolution",), 0.4, (2.0,), 0.1, {}, {"log_resolution": (math.log(0.5), 0.0)})
+    inside, edge = model.predict(four_blocks), model.predict(dataclasses.replace(four_blocks, input_size=224))
+    assert model.outside(four_blocks) == "" and inside.mean == pytest.approx(100 * sigmoid(0.4 + 2 * math.log(0.5)))
+    far = model.predict(dataclasses.replace(four_blocks, input_size=448))
+    p = sigmoid(0.4)
+    assert far.mean == pytest.approx(edge.mean) == pytest.approx(100 * p)
+    assert far.std == pytest.approx(100 * p * (1 - p) * math.hypot(0.1, 2 * math.log(2)))
+    assert model.outside(dataclasses.replace(four_blocks, input_size=448)) == "input 448 px, the evidence has 112 px to 224 px"
+
+
+def test_the_shipped_predictor_gives_a_1024_px_network_no_confident_prediction():
+    v2 = zoo.get("mobilenet_v2")
+    assert all(default().outside(arch) == "" for arch in zoo.all_archs().values())  # the zoo is the evidence
+    at = {size: predict(dataclasses.replace(v2, input_size=size)) for size in (224, 512, 1024)}
+    assert at[1024].mean < at[224].mean + 5 and at[1024].std > 3 * at[224].std and at[1024].std > at[512].std
+    assert "input 1024 px, the evidence has 96 px to 224 px" in default().outside(dataclasses.replace(v2, input_size=1024))
+
+
+def test_the_shipped_ranges_are_those_of_the_fitted_rows():
+    model = default()
+    rows = [r for r in evidence.fit_rows() if not r.ops]
+    expected = evidence_ranges(rows, model.features)
+    assert set(model.ranges) == set(expected)
+    for name, (low, high) in expected.items():
+        assert model.ranges[name] == (pytest.approx(low), pytest.approx(high))
+
+
+def test_a_difference_within_one_backbone_cancels_the_shared_size_error():
+    model = default()
+    space = get_space("mobilenet_v2")
+    a = space.to_arch({f"b{i}.op": "fuse_half" if i < 8 else "dw" for i in range(17)})
+    b = space.to_arch({f"b{i}.op": "fuse_half" if i > 8 else "dw" for i in range(17)})  # the same shares
+    assert model.difference(a, b) == (pytest.approx(0.0), pytest.approx(0.0))  # the prior cannot tell placements apart
+    dw = space.to_arch({f"b{i}.op": "dw" for i in range(17)})
+    pa, pd, diff = model.predict(a), model.predict(dw), model.difference(a, dw)
+    p = (pa.mean + pd.mean) / 200
+    assert diff.mean == pytest.approx(pa.mean - pd.mean)
+    assert diff.std == pytest.approx(100 * p * (1 - p) * 8 / 17 * model.effects["fuse_half"][1])
+    assert diff.std < math.hypot(pa.std, pd.std) and difference(a, dw) == diff
+    other = dataclasses.replace(dw, input_size=160)  # another backbone: independent errors
+    assert model.difference(dw, other).std == pytest.approx(math.hypot(pd.std, model.predict(other).std))
 
 
 def test_fit_recovers_exact_logit_data_and_keeps_size_coefficients_nonnegative():

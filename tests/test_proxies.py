@@ -10,8 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from nos import Arch, Block, Head, Stem, build
-from nos.proxies import DATASETS, DEFAULT, IMAGENET, NAMES, load, rank_ensemble, score, score_population
+from nos import Arch, Block, Head, Stem, build, zoo
+from nos.proxies import (DATASETS, DEFAULT, IMAGENET, NAMES, PROXIES, Score, load, make, predict, rank_ensemble,
+                         score, train_accuracy)
+from nos.proxies.proxy import guard_rails
 from nos.proxies.scores import naswot
 
 RES = 16  # small inputs keep the suite fast; the tiny net still has 2x2 maps at the end
@@ -146,11 +148,57 @@ def test_rank_ensemble_rejects_bad_input():
         rank_ensemble({})
 
 
-def test_score_population_feeds_the_ensemble(tiny):
+def test_a_score_proxy_values_a_batch_as_score_does_and_feeds_the_ensemble(tiny):
     wide = dataclasses.replace(tiny, blocks=tiny.blocks[:-1] + (dataclasses.replace(tiny.blocks[-1], exp=96),))
-    values = score_population([tiny, wide], ("params", "flops"), data="synthetic", resolution=RES)
-    assert values["params"][1] > values["params"][0]
-    np.testing.assert_allclose(rank_ensemble(values), [1.0, 2.0])
+    proxy = make("params", data="synthetic")
+    values = proxy.score([tiny, wide])
+    assert values == [Score(score(tiny, "params", data="synthetic"), None), Score(score(wide, "params", data="synthetic"), None)]
+    assert (proxy.name, proxy.unit, proxy.label) == ("params", "parameters", "parameters (network with a synthetic classifier)")
+    np.testing.assert_allclose(rank_ensemble({"params": [v.value for v in values]}), [1.0, 2.0])
+    assert proxy.warnings == []
+
+
+def test_the_imagenet_proxy_carries_the_predictors_std_and_says_when_it_leaves_the_evidence():
+    proxy = make(IMAGENET)
+    inside = zoo.get("mobilenet_v2", "fuse_half")
+    big = dataclasses.replace(inside, input_size=1024)
+    assert proxy.score([inside]) == [Score(*predict(inside))] and proxy.warnings == [] and proxy.unit == "%"
+    proxy.score([big, big])
+    (line,) = proxy.warnings
+    assert line.startswith("imagenet: 2 candidate(s) outside the published evidence (") and "input 1024 px" in line
+
+
+def test_make_refuses_what_a_proxy_cannot_take():
+    assert set(PROXIES) == {*NAMES, "train", "supernet"}
+    with pytest.raises(ValueError, match=r"^name: unknown proxy 'acc' \(allowed: naswot, .*, train, supernet\)"):
+        make("acc")
+    with pytest.raises(ValueError, match="^budget: only the 'train' and 'supernet' proxies take a training budget"):
+        make("params", budget={"epochs": 1})
+    with pytest.raises(ValueError, match=r"^budget: unknown field\(s\) epoch "):
+        make("train", budget={"epoch": 1})
+    with pytest.raises(ValueError, match="^supernet: the 'supernet' proxy needs the search space's Supernet"):
+        make("supernet")
+
+
+def test_guard_rails_name_accuracy_near_chance_and_a_validation_set_too_small():
+    synthetic = load("synthetic")  # 10 classes, 128 validation images
+    (near,) = guard_rails([10.0, 14.0, 30.0], synthetic, 100.0, "supernet")  # spread 10.6 > SE 2.9 points
+    assert near.startswith("supernet: validation accuracy near chance: median 14.0 % over 3 candidate(s), chance 10.0 %")
+    (small,) = guard_rails([0.80, 0.81, 0.805, 0.80], synthetic, 1.0, "train")
+    se = 100 * math.sqrt(0.8025 * 0.1975 / 128)
+    assert small == (f"train: validation set too small to separate the candidates: binomial standard error {se:.2f} "
+                     f"points (128 images) above the spread of the 4 scores (standard deviation 0.48 points)")
+    assert guard_rails([60.0, 75.0, 90.0], synthetic, 100.0, "supernet") == []
+    assert guard_rails([0.85], synthetic, 1.0, "train") == []  # one candidate has no spread to judge
+
+
+def test_the_training_proxy_gives_the_binomial_error_of_its_validation_split_and_its_warnings(tiny):
+    proxy = make("train", data="synthetic", seed=1, budget={"steps": 1, "batch_size": 8, "resolution": 8})
+    (value,) = proxy.score([tiny])
+    budget = {"steps": 1, "batch_size": 8, "resolution": 8}
+    assert value.value == train_accuracy(tiny, "synthetic", budget, seed=1)
+    assert value.std == pytest.approx(math.sqrt(value.value * (1 - value.value) / 128))
+    assert proxy.warnings == guard_rails([value.value], load("synthetic"), 1.0, "train")
 
 
 def test_unknown_names_list_the_valid_ones(tiny):
@@ -242,3 +290,20 @@ def test_every_named_data_set_loads_or_asks_for_its_folder():
             assert str(err).startswith("root: ") and name in str(err)
         else:
             assert data.name == name and data.channels == 3 and data.num_classes >= 2
+
+
+def test_hold_out_cuts_the_training_split_and_drops_the_validation_split():
+    digits = load("digits")
+    held = digits.hold_out(100, seed=3)
+    assert (held.size("train"), held.size("val")) == (1337, 100) and held.name == "digits/holdout100"
+    pooled = torch.cat([held.train_x, held.val_x]).flatten(1)
+    assert sorted(map(tuple, pooled.tolist())) == sorted(map(tuple, digits.train_x.flatten(1).tolist()))
+    per_class = torch.bincount(held.val_y, minlength=10).double()
+    expected = 100 * torch.bincount(digits.train_y, minlength=10).double() / 1437
+    assert ((per_class - expected).abs() < 1).all()  # each class in proportion
+    assert torch.equal(held.mean, digits.mean)  # normalised as before
+    assert not torch.equal(digits.hold_out(100, seed=4).val_y, held.val_y) or \
+        not torch.equal(digits.hold_out(100, seed=4).val_x, held.val_x)
+    for bad in (0, 1437, 2.5):
+        with pytest.raises(ValueError, match=r"^holdout: expected an integer in \[1, 1436\]"):
+            digits.hold_out(bad)

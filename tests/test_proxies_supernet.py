@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nos import Arch, Block, Head, Stem, build
+from nos.arch import OperatorChoices
 from nos.proxies import Budget, load
 from nos.proxies import supernet as supernet_module
 from nos.proxies.supernet import CALIBRATION_BATCH, Supernet, train_supernet
@@ -31,7 +32,7 @@ def _with(base: Arch, ops, kernels=None) -> Arch:
 
 @pytest.fixture(scope="module")
 def space() -> Supernet:
-    return Supernet(_base(), kernels=(3, 5))
+    return Supernet(_base(), OperatorChoices(kernels=(3, 5)))
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +46,20 @@ CANDIDATES = [("dw", "full", "fuse_half", "fuse_full"), ("full",) * 4, ("fuse_fu
 def test_space_choices_follow_the_base():
     base = dataclasses.replace(_base(), blocks=_base().blocks[:1] + (Block("dw", 3, 2, 45, 24, "relu"),)
                                + _base().blocks[2:])
-    space = Supernet(base, ops=("dw", "fuse_half"), kernels=(3, 5), expansions=(3, 6))
+    space = Supernet(base, OperatorChoices(ops=("dw", "fuse_half"), kernels=(3, 5), expansions=(3, 6)))
     # block 0 has no expansion conv: 2 ops x 2 kernels; the others: 2 ops x 2 kernels x 2 widths
-    assert [len(c) for c in space.choices] == [4, 8, 8, 8]
-    assert {b.exp for b in space.choices[1]} == {48, 96}  # 16 * (3, 6): the base's odd 45 is not a choice
-    assert {b.exp for b in space.choices[0]} == {16}
+    assert [len(c) for c in space.options] == [4, 8, 8, 8]
+    assert {b.exp for b in space.options[1]} == {48, 96}  # 16 * (3, 6): the base's odd 45 is not a choice
+    assert {b.exp for b in space.options[0]} == {16}
     assert space.size == 4 * 8 * 8 * 8
 
 
 def test_fuse_half_needs_even_widths():
-    space = Supernet(_base(), ops=("dw", "fuse_half"), expansions=(1.5, 3))  # block 1: 16*1.5 = 24, 16*3 = 48
-    assert {b.op for b in space.choices[1]} == {"dw", "fuse_half"}
-    odd = Supernet(_base(), ops=("dw", "fuse_half"), expansions=(1.5625, 3))  # 16 * 1.5625 = 25
-    assert {b.op for b in odd.choices[1]} == {"dw"}
-    assert {b.op for b in odd.choices[0]} == {"dw", "fuse_half"}  # no expansion conv: exp = 16
+    space = Supernet(_base(), OperatorChoices(ops=("dw", "fuse_half"), expansions=(1.5, 3)))  # block 1: 16*1.5 = 24, 16*3 = 48
+    assert {b.op for b in space.options[1]} == {"dw", "fuse_half"}
+    odd = Supernet(_base(), OperatorChoices(ops=("dw", "fuse_half"), expansions=(1.5625, 3)))  # 16 * 1.5625 = 25
+    assert {b.op for b in odd.options[1]} == {"dw"}
+    assert {b.op for b in odd.options[0]} == {"dw", "fuse_half"}  # no expansion conv: exp = 16
 
 
 def test_candidates_outside_the_space_are_named(space):
@@ -71,7 +72,7 @@ def test_candidates_outside_the_space_are_named(space):
     with pytest.raises(ValueError, match=r"arch.blocks\[3\].exp: 80 is not a choice.*allowed: 72"):
         space.path(dataclasses.replace(base, blocks=base.blocks[:3] + (dataclasses.replace(base.blocks[3], exp=80),)))
     with pytest.raises(ValueError, match=r"arch.blocks\[0\].op: 'full' is not a choice.*allowed: dw, fuse_half"):
-        Supernet(base, ops=("dw", "fuse_half")).path(_with(base, ["full", "dw", "dw", "dw"]))
+        Supernet(base, OperatorChoices(ops=("dw", "fuse_half"))).path(_with(base, ["full", "dw", "dw", "dw"]))
     with pytest.raises(ValueError, match="arch.blocks: 3 blocks, the supernet has 4"):
         space.path(dataclasses.replace(base, blocks=base.blocks[:3]))
     with pytest.raises(ValueError, match="arch.stem: .* differs"):
@@ -81,11 +82,11 @@ def test_candidates_outside_the_space_are_named(space):
 
 def test_bad_space_arguments_are_named():
     with pytest.raises(ValueError, match="ops: expected distinct operators"):
-        Supernet(_base(), ops=("dw", "conv"))
+        Supernet(_base(), OperatorChoices(ops=("dw", "conv")))
     with pytest.raises(ValueError, match="kernels.kernel: must be odd"):
-        Supernet(_base(), kernels=(4,))
+        Supernet(_base(), OperatorChoices(kernels=(4,)))
     with pytest.raises(ValueError, match="expansions: expected positive ratios"):
-        Supernet(_base(), expansions=(0,))
+        Supernet(_base(), OperatorChoices(expansions=(0,)))
     with pytest.raises(TypeError, match="base: expected a nos.Arch"):
         Supernet("mobilenet_v2")
 
@@ -109,7 +110,7 @@ def test_training_learns():
     """The shared weights serve both operators: each single-operator network classifies the
     synthetic prototypes far above the 10 % of chance (stand-alone training of either
     reaches 100 % on this budget)."""
-    space = Supernet(_base(), ops=("dw", "full"))
+    space = Supernet(_base(), OperatorChoices(ops=("dw", "full")))
     supernet = train_supernet(space, "synthetic", seed=0, budget=Budget(epochs=6, resolution=8))
     for op in ("dw", "full"):
         assert supernet.accuracy(_with(space.base, [op] * 4)) > 50
@@ -140,7 +141,7 @@ def test_aligned_candidates_start_from_the_first_ones_function():
     """_align: dw of another kernel size and full (the kernel on its diagonal) compute exactly
     the first candidate's function; the FuSe candidates (its middle row and column) a
     correlated one."""
-    supernet = Supernet(_base(), ops=("dw", "full", "fuse_half", "fuse_full"), kernels=(3, 5))
+    supernet = Supernet(_base(), OperatorChoices(ops=("dw", "full", "fuse_half", "fuse_full"), kernels=(3, 5)))
     torch.manual_seed(0)
     net = supernet._build(load("synthetic", 8), BUDGET).eval()
     for candidates in net.blocks:
@@ -211,7 +212,7 @@ def _cache_file(folder):
 
 
 def test_a_cache_from_another_space_or_data_set_is_refused(space, tmp_path):
-    small = Supernet(space.base, ops=("dw", "full"), kernels=(3, 5))
+    small = Supernet(space.base, OperatorChoices(ops=("dw", "full"), kernels=(3, 5)))
     budget = dataclasses.replace(BUDGET, steps=2)
     train_supernet(small, "synthetic", 0, budget, cache_dir=tmp_path / "a")
     train_supernet(space, "synthetic", 0, budget, cache_dir=tmp_path / "b")
@@ -265,11 +266,32 @@ def test_the_supernet_holds_what_the_search_space_samples(options):
     from search_spaces import get_space
 
     space = get_space("mobilenet_v2", **options)
-    supernet = Supernet(space.base, space.ops, space.kernels, space.expansions)
+    supernet = Supernet(space.base, space.operator_choices)
     assert supernet.size == space.size
     ops = [c.options for c in space.choices if c.name.endswith(".op")]
-    assert [tuple(dict.fromkeys(b.op for b in blocks)) for blocks in supernet.choices] == ops
+    assert [tuple(dict.fromkeys(b.op for b in blocks)) for blocks in supernet.options] == ops
     rng = np.random.default_rng(0)
     for _ in range(20):
         arch = space.to_arch(space.sample(rng))
         assert [key.split("_k")[0] for key in supernet.path(arch)] == [b.op for b in arch.blocks]
+
+
+def test_score_reads_any_arch_of_a_space_from_one_cached_supernet(monkeypatch, tmp_path):
+    """nos.proxies.score(arch, "supernet", data, seed): the supernet of the arch's operator space,
+    trained on first use into the default cache, read from it afterwards; one space, one entry."""
+    from nos.proxies import score
+    from nos.proxies import proxy as proxy_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setitem(supernet_module.SETTINGS, "synthetic", supernet_module.Setting(BUDGET, holdout=64))
+    monkeypatch.setattr(proxy_module, "_SUPERNETS", {})
+    a, b = _with(_base(), ["full", "dw", "fuse_half", "dw"]), _with(_base(), ["dw"] * 4)
+    value = score(a, "supernet", data="synthetic", seed=2)
+    (cached,) = (tmp_path / "nos" / "supernets").glob("*.pt")
+    alone = train_supernet(Supernet.around(b), load("synthetic", BUDGET.resolution).hold_out(64), 2, BUDGET,
+                           cache_dir=tmp_path / "nos" / "supernets")
+    assert alone.from_cache and value == alone.accuracy(a) and alone.dataset.size("val") == 64
+    assert score(b, "supernet", data="synthetic", seed=2) == alone.accuracy(b)
+    assert list((tmp_path / "nos" / "supernets").glob("*.pt")) == [cached]
+    with pytest.raises(ValueError, match="the supernet proxy reads a nos.Arch, got Network"):
+        score(build(_base(), num_classes=10), "supernet", data="synthetic")

@@ -31,7 +31,7 @@ def test_budget_violations_are_relative_and_feasible_at_or_below_zero():
 def test_infeasible_candidate_skips_the_proxy(monkeypatch):
     calls = []
     real = proxies.score
-    monkeypatch.setattr(objectives.proxies, "score", lambda *a, **k: calls.append(a) or real(*a, **k))
+    monkeypatch.setattr(proxies.proxy, "score", lambda *a, **k: calls.append(a) or real(*a, **k))
     cycles = int(sim.simulate(V2, HW).total_cycles)
     tight = Evaluator(HW, "params", budgets=Budgets(latency_ms=cycles / 1e6 / 2))
     e = tight(V2)
@@ -66,13 +66,30 @@ def test_roofline_latency_model_is_never_faster_than_compute():
 def test_training_proxy_equals_a_standalone_short_training():
     budget = {"epochs": 0.2, "width": 0.25, "resolution": 16}
     small = V2.scaled(0.5)
-    e = Evaluator(HW, "train", seed=3, train_budget=budget)(small)
+    e = Evaluator(HW, proxies.make("train", seed=3, budget=budget))(small)
     assert e.proxy == proxies.train_accuracy(small, "digits", budget, seed=3)
-    assert 0.0 <= e.proxy <= 1.0
-    with pytest.raises(ValueError, match="proxy.budget"):
-        Evaluator(HW, "params", train_budget=budget)
+    assert 0.0 <= e.proxy <= 1.0 and e.proxy_std == pytest.approx(math.sqrt(e.proxy * (1 - e.proxy) / 360))
     with pytest.raises(ValueError, match=r"proxy.name: unknown proxy 'acc' \(allowed: naswot, .*, train, supernet\)"):
         Evaluator(HW, "acc")
+    with pytest.raises(TypeError, match="proxy: expected a nos.proxies.Proxy or a proxy name, got int"):
+        Evaluator(HW, 3)
+
+
+def test_the_evaluator_asks_the_proxy_once_per_batch_and_keeps_its_std_and_warnings():
+    batches = []
+    proxy = proxies.make(proxies.IMAGENET)
+    real = proxy.score
+    proxy.score = lambda archs: batches.append(len(archs)) or real(archs)
+    evaluator = Evaluator(HW, proxy)
+    archs = [zoo.get("mobilenet_v2", v) for v in zoo.VARIANTS]
+    evaluations = evaluator.evaluate(archs + archs[:1])
+    assert batches == [len(zoo.VARIANTS)]  # one call for the distinct feasible candidates
+    for arch, e in zip(archs, evaluations):
+        assert (e.proxy, e.proxy_std) == tuple(proxies.predict(arch)) and e.proxy_label == evaluator.label
+    assert evaluator.warnings == []
+    evaluator.evaluate([dataclasses.replace(V2, input_size=1024)])
+    assert len(evaluator.warnings) == 1 and "input 1024 px" in evaluator.warnings[0]
+    assert Evaluator(HW, "params")(V2).proxy_std is None  # a zero-cost score has no std
 
 
 def test_objectives_values_and_a_skipped_proxy():
@@ -140,14 +157,12 @@ def test_trial_record_json_round_trip_with_a_skipped_proxy_and_a_training():
 def test_supernet_proxy_is_the_cached_supernets_accuracy(tmp_path):
     space = get_space("mobilenet_v2")
     tiny = {"steps": 3, "batch_size": 8, "resolution": 16}
-    evaluator = Evaluator(HW, "supernet", train_budget=tiny, supernet=proxies.Supernet(space.base, space.ops),
-                          cache_dir=str(tmp_path))
+    evaluator = Evaluator(HW, proxies.make("supernet", budget=tiny, supernet=proxies.Supernet(space.base),
+                                           cache_dir=str(tmp_path)))
     paper = zoo.get("mobilenet_v2", "fuse_half")  # carries the authors' never-called expansion conv
     recorded = evaluator.evaluate([paper])[0].proxy
     budget = dataclasses.replace(proxies.supernet.DEFAULT_BUDGET, **tiny)
-    alone = proxies.train_supernet(proxies.Supernet(space.base, space.ops), "digits", 0, budget, cache_dir=str(tmp_path))
+    alone = proxies.train_supernet(proxies.Supernet(space.base), "digits", 0, budget, cache_dir=str(tmp_path))
     assert alone.from_cache and 0 <= recorded <= 100 and recorded == alone.accuracy(paper)
-    with pytest.raises(ValueError, match=r"^proxy.budget: unknown field\(s\) epoch "):
-        Evaluator(HW, "supernet", train_budget={"epoch": 3}, supernet=proxies.Supernet(space.base, space.ops))
-    with pytest.raises(ValueError, match="^proxy.name: the 'supernet' proxy needs the search space's Supernet"):
+    with pytest.raises(ValueError, match="^proxy.supernet: the 'supernet' proxy needs the search space's Supernet"):
         Evaluator(HW, "supernet")

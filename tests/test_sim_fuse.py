@@ -11,11 +11,12 @@ import math
 import numpy as np
 import pytest
 
-from nos.sim import FOLDS
+from nos.sim import DRAINS, FOLDS
 from nos.sim.fuse import rowbroadcast
 
 KEYS = ("cycles", "ifmap_reads", "filter_reads", "ofmap_writes")
 PADDED, USED = FOLDS.index("padded"), FOLDS.index("used")
+HIDDEN, CHARGED = DRAINS.index("hidden"), DRAINS.index("charged")
 
 
 def _numbers(**kwargs) -> tuple[int, ...]:
@@ -25,20 +26,25 @@ def _numbers(**kwargs) -> tuple[int, ...]:
 
 def test_worked_example_of_the_doc():
     # 1x3, stride 2, 3 channels of 8x8 (W padded to 10): 12 1-D convs of 4 outputs on 5x3.
-    # Row folds 5+5+2, column folds 3+1 columns costing 2*2+3 = 7 and 0*2+3 = 3 cycles.
-    assert _numbers(n1d=12, in_len=10, out_len=4, kernel=3, stride=2, rows=5, cols=3, fold=USED) == (
-        3 * (7 + 3) - 1, 12 * (7 + 3), 12 * 2 * 3, 12 * 4)
-    # padded: the 1-column fold waits for the third column too, (3 - 1)*2 + 3 = 7 cycles; same SRAM words
-    assert _numbers(n1d=12, in_len=10, out_len=4, kernel=3, stride=2, rows=5, cols=3, fold=PADDED) == (
-        3 * (7 + 7) - 1, 12 * (7 + 3), 12 * 2 * 3, 12 * 4)
+    # Row folds 5+5+2, column folds 3+1 columns computing 2*2+3 = 7 and 0*2+3 = 3 cycles;
+    # hidden drain: the 1-column fold of a 5-row fold waits until its 5 rows of drain registers are free
+    layer = dict(n1d=12, in_len=10, out_len=4, kernel=3, stride=2, rows=5, cols=3)
+    sram = (12 * (7 + 3), 12 * 2 * 3, 12 * 4)  # the same under every setting
+    assert _numbers(**layer, fold=USED, drain=HIDDEN) == (2 * (7 + 5) + (7 + 3) - 1, *sram)
+    assert _numbers(**layer, fold=USED, drain=CHARGED) == (3 * (7 + 3) + 6 * 5 - 1, *sram)  # + 5 rows per fold
+    # padded: the 1-column fold waits for the third column too, (3 - 1)*2 + 3 = 7 cycles >= 5 rows
+    assert _numbers(**layer, fold=PADDED, drain=HIDDEN) == (3 * (7 + 7) - 1, *sram)
+    assert _numbers(**layer, fold=PADDED, drain=CHARGED) == (3 * (7 + 7) + 6 * 5 - 1, *sram)
 
 
 def test_mobilenet_v2_fuse_half_first_1x3_layer_on_64x64():
-    # 1x3 on 16 channels of 112x112 (W padded to 114): 1792 1-D convs of 112 outputs.
-    # 28 row folds x (64-column fold 63+3 + 48-column fold 47+3) - 1; the paper: 28*2*67 = 3752.
-    result = rowbroadcast(n1d=112 * 16, in_len=114, out_len=112, kernel=3, stride=1, rows=64, cols=64, fold=USED)
-    assert int(result["cycles"]) == 28 * (66 + 50) - 1 == 3247
-    padded = rowbroadcast(n1d=112 * 16, in_len=114, out_len=112, kernel=3, stride=1, rows=64, cols=64, fold=PADDED)
+    # 1x3 on 16 channels of 112x112 (W padded to 114): 1792 1-D convs of 112 outputs, 28 row folds of 64;
+    # column folds of 64 and 48 columns computing 63+3 = 66 and 47+3 = 50 cycles; the paper: 28*2*67 = 3752
+    layer = dict(n1d=112 * 16, in_len=114, out_len=112, kernel=3, stride=1, rows=64, cols=64)
+    result = rowbroadcast(**layer, fold=USED, drain=HIDDEN)
+    assert int(result["cycles"]) == 28 * (66 + 64) - 1 == 3639  # the 48-column fold waits for 64 drain rows
+    assert int(rowbroadcast(**layer, fold=USED, drain=CHARGED)["cycles"]) == 28 * (66 + 50 + 2 * 64) - 1
+    padded = rowbroadcast(**layer, fold=PADDED, drain=HIDDEN)
     assert int(padded["cycles"]) == 28 * (66 + 66) - 1  # the 48-column fold costs 63 + 3 too
     assert int(result["ifmap_reads"]) == 1792 * 116  # a 2-element halo is re-read per column fold
     assert int(result["filter_reads"]) == 1792 * 2 * 3
@@ -47,8 +53,8 @@ def test_mobilenet_v2_fuse_half_first_1x3_layer_on_64x64():
 
 def test_stride_two_streams_every_input_of_the_segment():
     # 1x3 stride 2 on 112 (padded 114): 56 outputs in one 64-column fold: 55*2+3 = 113 cycles.
-    assert int(rowbroadcast(56 * 32, 114, 56, 3, 2, 64, 64, USED)["cycles"]) == 28 * 113 - 1
-    assert int(rowbroadcast(56 * 32, 114, 56, 3, 2, 64, 64, PADDED)["cycles"]) == 28 * (63 * 2 + 3) - 1
+    assert int(rowbroadcast(56 * 32, 114, 56, 3, 2, 64, 64, USED, HIDDEN)["cycles"]) == 28 * 113 - 1
+    assert int(rowbroadcast(56 * 32, 114, 56, 3, 2, 64, 64, PADDED, HIDDEN)["cycles"]) == 28 * (63 * 2 + 3) - 1
 
 
 def test_single_column_folds_cost_the_kernel_only():
@@ -56,12 +62,14 @@ def test_single_column_folds_cost_the_kernel_only():
     for stride in (1, 2, 3):
         out_len = (20 - 5) // stride + 1
         for fold in (PADDED, USED):
-            assert int(rowbroadcast(1, 20, out_len, 5, stride, 1, 1, fold)["cycles"]) == out_len * 5 - 1
+            assert int(rowbroadcast(1, 20, out_len, 5, stride, 1, 1, fold, HIDDEN)["cycles"]) == out_len * 5 - 1
 
 
-def _fold_by_fold(n1d, in_len, out_len, kernel, stride, rows, cols, fold) -> tuple[int, ...]:
+def _fold_by_fold(n1d, in_len, out_len, kernel, stride, rows, cols, fold, drain) -> tuple[int, ...]:
     """The dataflow's counts summed over explicit folds (the derivation, before simplifying):
-    a fold lasts its segment (used) or the segment of a whole-array fold (padded)."""
+    a fold computes for its segment (used) or the segment of a whole-array fold (padded); a
+    hidden drain makes it last at least the rows it loads into the drain registers (its used
+    rows, or all when padded), a charged one adds the rows its outputs cross to leave."""
     cycles = ifmap = filters = 0
     for r0 in range(0, n1d, rows):
         used_rows = min(rows, n1d - r0)
@@ -69,7 +77,9 @@ def _fold_by_fold(n1d, in_len, out_len, kernel, stride, rows, cols, fold) -> tup
             used_cols = min(cols, out_len - c0)
             segment = (used_cols - 1) * stride + kernel
             assert c0 * stride + segment <= in_len  # the fold's inputs exist
-            cycles += segment if fold == USED else (cols - 1) * stride + kernel
+            compute = segment if fold == USED else (cols - 1) * stride + kernel
+            loaded = used_rows if fold == USED else rows
+            cycles += compute + rows if drain == CHARGED else max(compute, loaded)
             ifmap += used_rows * segment
             filters += used_rows * kernel
     return cycles - 1, ifmap, filters, n1d * out_len
@@ -82,7 +92,7 @@ def test_closed_form_equals_the_fold_by_fold_sum_on_random_layers():
         in_len = int(rng.integers(kernel, 60))
         args = dict(n1d=int(rng.integers(1, 200)), in_len=in_len, out_len=(in_len - kernel) // stride + 1,
                     kernel=kernel, stride=stride, rows=int(rng.integers(1, 20)), cols=int(rng.integers(1, 20)),
-                    fold=int(rng.integers(len(FOLDS))))
+                    fold=int(rng.integers(len(FOLDS))), drain=int(rng.integers(len(DRAINS))))
         assert _numbers(**args) == _fold_by_fold(**args), args
 
 
@@ -91,27 +101,32 @@ def test_vectorized_over_broadcast_arguments_equals_scalar_calls():
     rows = np.array([8, 64, 3])
     cols = np.array([64, 16, 5])
     fold = np.array([PADDED, USED, USED])
-    result = rowbroadcast(n1d, 114, 56, 3, 2, rows, cols, fold)
+    drain = np.array([[HIDDEN], [CHARGED], [HIDDEN], [HIDDEN], [CHARGED]])
+    result = rowbroadcast(n1d, 114, 56, 3, 2, rows, cols, fold, drain)
     assert all(result[key].shape == (5, 3) and result[key].dtype == np.int64 for key in KEYS)
     for i, j in np.ndindex(5, 3):
-        scalar = rowbroadcast(int(n1d[i, 0]), 114, 56, 3, 2, int(rows[j]), int(cols[j]), int(fold[j]))
+        scalar = rowbroadcast(int(n1d[i, 0]), 114, 56, 3, 2, int(rows[j]), int(cols[j]), int(fold[j]), int(drain[i, 0]))
         assert all(result[key][i, j] == scalar[key] for key in KEYS)
 
 
-def test_rows_change_only_the_row_folds_and_a_square_array_is_not_assumed():
-    # rows do not enter a fold's cycles: cycles + 1 scale with ceil(n1d / rows)
+def test_rows_enter_only_through_the_row_folds_and_the_drain_and_a_square_array_is_not_assumed():
+    # 28 outputs on 7 columns: 4 folds of 6 + 3 = 9 cycles. While a fold lasts at least its rows, rows do not
+    # enter a fold's cycles under a hidden drain: cycles + 1 scale with ceil(n1d / rows)
     for fold in (PADDED, USED):
-        base = rowbroadcast(1, 30, 28, 3, 1, 1, 7, fold)
-        for rows in (1, 2, 5, 9, 100):
-            assert int(rowbroadcast(100, 30, 28, 3, 1, rows, 7, fold)["cycles"]) + 1 == math.ceil(100 / rows) * (
-                int(base["cycles"]) + 1)
+        base = rowbroadcast(1, 30, 28, 3, 1, 1, 7, fold, HIDDEN)
+        for rows in (1, 2, 5, 9):
+            assert int(rowbroadcast(100, 30, 28, 3, 1, rows, 7, fold, HIDDEN)["cycles"]) + 1 == math.ceil(
+                100 / rows) * (int(base["cycles"]) + 1)
+    # 100 rows: one row fold whose folds wait for the 100 drain registers; charged: 9 + 100 each
+    assert int(rowbroadcast(100, 30, 28, 3, 1, 100, 7, USED, HIDDEN)["cycles"]) == 4 * 100 - 1
+    assert int(rowbroadcast(100, 30, 28, 3, 1, 100, 7, USED, CHARGED)["cycles"]) == 4 * (9 + 100) - 1
     # a 4x2 and a 2x4 array give different numbers for the same layer
-    assert int(rowbroadcast(10, 30, 28, 3, 1, 4, 2, USED)["cycles"]) != int(
-        rowbroadcast(10, 30, 28, 3, 1, 2, 4, USED)["cycles"])
+    assert int(rowbroadcast(10, 30, 28, 3, 1, 4, 2, USED, HIDDEN)["cycles"]) != int(
+        rowbroadcast(10, 30, 28, 3, 1, 2, 4, USED, HIDDEN)["cycles"])
 
 
 def test_large_layers_do_not_overflow():
-    result = rowbroadcast(np.int64(10**9), 10**6 + 2, 10**6, 3, 1, 1, 1, USED)
+    result = rowbroadcast(np.int64(10**9), 10**6 + 2, 10**6, 3, 1, 1, 1, USED, HIDDEN)
     assert int(result["cycles"]) == 10**9 * 3 * 10**6 - 1
 
 
@@ -129,8 +144,9 @@ def test_large_layers_do_not_overflow():
     (dict(n1d=np.array([1, 2]), rows=np.array([1, 2, 3])), "do not broadcast"),
     (dict(fold=2), r"fold: must index FOLDS \('padded', 'used'\), got 2"),
     (dict(fold="used"), "fold: must be integers"),
+    (dict(drain=-1), r"drain: must index DRAINS \('hidden', 'charged'\), got -1"),
 ])
 def test_bad_input_is_a_value_error_naming_the_argument(kwargs, field):
-    args = dict(n1d=4, in_len=10, out_len=8, kernel=3, stride=1, rows=4, cols=4, fold=USED) | kwargs
+    args = dict(n1d=4, in_len=10, out_len=8, kernel=3, stride=1, rows=4, cols=4, fold=USED, drain=HIDDEN) | kwargs
     with pytest.raises(ValueError, match=f"rowbroadcast.*{field}"):
         rowbroadcast(**args)

@@ -44,7 +44,7 @@ def test_columns_of_mobilenet_v2_fuse_half_first_block():
     assert (kx1["line_count"], kx1["line_in"], kx1["line_out"], kx1["line_kernel"]) == (16 * 112, 114, 112, 3)
     stem = dict(zip(COLUMNS, table.data[0].tolist()))
     assert (stem["ifmap_h"], stem["stride"], stem["out_h"], stem["macs"]) == (226, 2, 112, 112 * 112 * 32 * 27)
-    assert table.kind_names[-1] == "linear"
+    assert KINDS[table.kind[-1]] == "linear"
 
 
 def test_a_list_of_archs_is_concatenated_with_offsets():
@@ -74,7 +74,7 @@ def test_from_records_derives_outputs_with_the_floor_rule():
          "groups": 6},
     ])
     assert table.out_h.tolist() == [4, 5] and table.out_w.tolist() == [4, 5]
-    assert table.kind_names == ["conv", "depthwise"]
+    assert [KINDS[k] for k in table.kind] == ["conv", "depthwise"]
     assert table.names == ["a", "layer1"]
     assert table.macs.tolist() == [4 * 4 * 8 * 36, 5 * 5 * 6 * 9]
     assert table.records()[1]["groups"] == 6
@@ -104,7 +104,7 @@ def test_kinds_of_traced_layers_and_the_graph():
                         nn.Conv2d(8, 16, 3, groups=4), nn.Conv2d(16, 16, 1),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5))
     table = LayerTable.from_module(net, input_size=20)
-    assert table.kind_names == ["conv", "dw_1xk", "dw_kx1", "grouped", "pointwise", "linear"]
+    assert [KINDS[k] for k in table.kind] == ["conv", "dw_1xk", "dw_kx1", "grouped", "pointwise", "linear"]
     assert table.ifmap_h.tolist() == [22, 20, 14, 10, 8, 1]
     assert table.ifmap_w.tolist() == [22, 24, 10, 10, 8, 1]
     assert table.out_h.tolist() == [20, 10, 10, 8, 8, 1]
@@ -151,3 +151,14 @@ def test_untraceable_module_and_bad_arguments():
         LayerTable.from_module("net")
     with pytest.raises(ValueError, match="input_size: must be a positive integer"):
         LayerTable.from_module(nn.Conv2d(3, 3, 1), input_size=0)
+
+
+@pytest.mark.parametrize("module, message", [
+    (nn.Sequential(nn.Conv1d(3, 4, 3)), "module: layer 0 (Conv1d) cannot run on a 1x3x5x5 input: Expected 2D"),
+    (nn.Sequential(nn.Conv2d(3, 4, 9)), "module: layer 0 (Conv2d) cannot run on a 1x3x5x5 input: Calculated padded"),
+])
+def test_a_module_that_cannot_take_the_image_is_a_value_error_naming_the_layer(module, message, capfd):
+    with pytest.raises(ValueError) as err:
+        LayerTable.from_module(module, input_size=5)
+    assert str(err.value).startswith(message) and len(str(err.value).splitlines()) == 1
+    assert capfd.readouterr() == ("", "")  # no traceback printed on the way

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import nos
-from nos.sim import DATAFLOWS, FOLDS, Hardware, LayerTable, simulate
-from nos.sim.gemm import scalesim_cycles, scalesim_sram
+from nos.sim import DATAFLOWS, DRAINS, FOLDS, Hardware, LayerTable, simulate
+from nos.sim.gemm import gemm_cycles, gemm_sram
 from nos.sim.paper import PUBLISHED_SPEEDUPS
 
 
@@ -40,18 +40,32 @@ def test_scalesim_closed_forms_by_hand(dataflow, fold, cycles, ifmap, filt, ofma
     assert (r.sram_ifmap_reads[0], r.sram_filter_reads[0], r.sram_ofmap_writes[0]) == (ifmap, filt, ofmap)
 
 
+@pytest.mark.parametrize("dataflow, fold, extra", [
+    ("os", "padded", 6 * 4),  # each of the 6 folds' outputs crosses the 4 rows to the bottom edge
+    ("os", "used", 6 * 4),  # whatever rows the fold used
+    ("ws", "padded", 0),  # the partial sums leave the bottom row as they are formed
+    ("ws", "used", 2 * 1),  # the last window fold uses 3 of 4 rows: its sums cross 1 idle row, per filter fold
+    ("is", "used", 2 * 1),  # the same, per pixel fold
+])
+def test_a_charged_drain_by_hand(dataflow, fold, extra):
+    layer = _layer(ifmap_h=2, ifmap_w=5, channels=27, num_filters=7)  # as above: P = 10, K = 27, M = 7 on 4x6
+    hidden, charged = (simulate(layer, Hardware(rows=4, cols=6, dataflow=dataflow, fold=fold, drain=drain))
+                       for drain in DRAINS)
+    assert charged.total_cycles == hidden.total_cycles + extra
+
+
 def test_gemm_functions_broadcast_layers_against_configs():
     p, k, m = np.array([10, 300]), np.array([27, 9]), np.array([7, 1])
     rows, cols = np.array([[4], [64]]), np.array([[6], [8]])
-    for code, fold in itertools.product(range(len(DATAFLOWS)), range(len(FOLDS))):
-        df, folds = np.full((2, 1), code), np.full((2, 1), fold)
-        cycles = scalesim_cycles(p, k, m, rows, cols, df, folds)
-        sram = scalesim_sram(p, k, m, rows, cols, df, folds)
+    for code, fold, drain in itertools.product(range(len(DATAFLOWS)), range(len(FOLDS)), range(len(DRAINS))):
+        df, folds, drains = np.full((2, 1), code), np.full((2, 1), fold), np.full((2, 1), drain)
+        cycles = gemm_cycles(p, k, m, rows, cols, df, folds, drains)
+        sram = gemm_sram(p, k, m, rows, cols, df, folds)
         assert cycles.shape == sram.ifmap_reads.shape == sram.ofmap_writes.shape == (2, 2)
         for i, j in np.ndindex(2, 2):
-            assert cycles[i, j] == scalesim_cycles(p[j], k[j], m[j], rows[i, 0], cols[i, 0], code, fold)
-            assert sram.ofmap_writes[i, j] == scalesim_sram(p[j], k[j], m[j], rows[i, 0], cols[i, 0], code,
-                                                            fold).ofmap_writes
+            assert cycles[i, j] == gemm_cycles(p[j], k[j], m[j], rows[i, 0], cols[i, 0], code, fold, drain)
+            assert sram.ofmap_writes[i, j] == gemm_sram(p[j], k[j], m[j], rows[i, 0], cols[i, 0], code,
+                                                        fold).ofmap_writes
 
 
 def test_full_folds_cost_the_same_under_both_conventions():
@@ -80,14 +94,16 @@ def test_depthwise_is_groups_times_one_channel_gemms():
 
 def test_fuse_layers_use_the_row_broadcast_closed_form_only_with_fuse_hardware():
     table = _layer(ifmap_h=112, ifmap_w=114, filter_h=1, filter_w=3, channels=16, num_filters=16, groups=16)
-    # rowbroadcast: 1792 1-D convs -> 28 row folds; 112 outputs -> col folds of 64 and 48 columns
-    # used: 2*3 + 1*(112-2) = 116 per row fold; padded: both folds (64-1)*1 + 3 = 66
-    assert simulate(table, Hardware(fold="used")).total_cycles == 28 * 116 - 1
+    # rowbroadcast: 1792 1-D convs -> 28 row folds of 64 rows; 112 outputs -> col folds of 64 and 48 columns
+    # used: 63 + 3 = 66 and 47 + 3 = 50 cycles, the second waiting for the 64 rows of drain registers (hidden)
+    # or every fold followed by its 64-cycle drain (charged); padded: both folds (64-1)*1 + 3 = 66
+    assert simulate(table, Hardware(fold="used")).total_cycles == 28 * (66 + 64) - 1
+    assert simulate(table, Hardware(fold="used", drain="charged")).total_cycles == 28 * (66 + 50 + 2 * 64) - 1
     assert simulate(table, Hardware(fold="padded")).total_cycles == 28 * 2 * 66 - 1
     assert simulate(table, Hardware(fuse=False, fold="padded")).total_cycles == 16 * (196 * (3 + 64 + 64 - 2) - 1)
     assert simulate(table, Hardware(fuse=False, fold="used")).total_cycles == 16 * (196 * (3 + 64 + 1 - 2) - 1)
     kx1 = _layer(ifmap_h=114, ifmap_w=112, filter_h=3, filter_w=1, channels=16, num_filters=16, groups=16)
-    assert simulate(kx1, Hardware(fold="used")).total_cycles == 28 * 116 - 1
+    assert simulate(kx1, Hardware(fold="used")).total_cycles == 28 * (66 + 64) - 1
     # a 3x3 depthwise never uses the row broadcast
     dw = _layer(ifmap_h=114, ifmap_w=114, filter_h=3, filter_w=3, channels=16, num_filters=16, groups=16)
     assert simulate(dw, Hardware()).total_cycles == simulate(dw, Hardware(fuse=False)).total_cycles
@@ -96,8 +112,10 @@ def test_fuse_layers_use_the_row_broadcast_closed_form_only_with_fuse_hardware()
 def test_fuse_sram_counts_come_from_the_closed_form():
     table = _layer(ifmap_h=7, ifmap_w=9, filter_h=1, filter_w=3, channels=4, num_filters=4, stride=2, groups=4)
     r = simulate(table, Hardware(rows=8, cols=2))
-    # 4 ch x 4 output rows = 16 1-D convs; out_len 4 -> 2 col folds; per row fold 2*3 + 2*(4-2) = 10
-    assert r.layer_cycles.tolist() == [2 * 10 - 1]
+    # 4 ch x 4 output rows = 16 1-D convs: 2 row folds of 8; out_len 4 -> 2 col folds of 2*1 + 3 = 5 cycles,
+    # each waiting for the 8 rows of drain registers (hidden drain): 8 cycles; 2 * 3 + 2 * (4 - 2) = 10 without
+    assert r.layer_cycles.tolist() == [2 * 2 * 8 - 1]
+    assert simulate(table, Hardware(rows=8, cols=2, drain="charged")).layer_cycles.tolist() == [2 * (10 + 2 * 8) - 1]
     assert (r.sram_ifmap_reads[0], r.sram_filter_reads[0], r.sram_ofmap_writes[0]) == (16 * 10, 16 * 2 * 3, 16 * 4)
 
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import nos
-from nos.sim import FOLDS, Hardware, LayerTable, simulate
+from nos.sim import DRAINS, FOLDS, Hardware, LayerTable, simulate
+from nos.sim.layers import KIND
 
 V2 = nos.zoo.get("mobilenet_v2", "baseline")
 V2_HALF = nos.zoo.get("mobilenet_v2", "fuse_half")
@@ -22,7 +23,7 @@ def test_one_arch_one_config_gives_scalars_and_layer_arrays():
     assert r.layer_cycles.dtype == np.int64 and r.layer_cycles.shape == (len(r.table),)
     assert r.latency_ms == pytest.approx(r.total_cycles / 1e6)
     # the array runs one cycle more than SCALE-Sim's last-cycle index per GEMM (per group) and FuSe layer
-    fuse_layer = np.isin(r.table.kind_names, ["dw_1xk", "dw_kx1"])
+    fuse_layer = np.isin(r.table.kind, [KIND["dw_1xk"], KIND["dw_kx1"]])
     stepped = r.total_cycles + np.where(fuse_layer, 1, r.table.groups).sum()
     assert 0 < r.utilization < 1 and r.utilization == pytest.approx(V2_HALF.macs() / (stepped * 64 * 64))
     assert np.all((r.layer_utilization > 0) & (r.layer_utilization <= 1))
@@ -81,12 +82,12 @@ def test_utilization_is_at_most_one_where_the_last_cycle_index_made_it_exceed_on
 def test_a_bare_conv2d_or_linear_is_a_one_layer_network():
     conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
     r = simulate(conv, Hardware(rows=8, cols=8, fold="padded"), input_size=9)
-    assert r.table.names == ["conv2d"] and r.table.kind_names == ["conv"]
+    assert r.table.names == ["conv2d"] and r.table.records()[0]["kind"] == "conv"
     # 5x5 output pixels = 25 -> 4 row folds of 27 + 8 + 8 - 2 cycles, 8 filters in one column fold
     assert r.total_cycles == 4 * 41 - 1 == simulate(nn.Sequential(conv), Hardware(rows=8, cols=8, fold="padded"),
                                                     input_size=9).total_cycles
     linear = simulate(nn.Linear(16, 5), Hardware(rows=4, cols=4, fold="used"))
-    assert linear.table.names == ["linear"] and linear.table.kind_names == ["linear"]
+    assert linear.table.names == ["linear"] and linear.table.records()[0]["kind"] == "linear"
     # one input vector: P = 1, K = 16, M = 5 -> column folds of 4 and 1 filters: (16 + 1 + 4 - 2) + (16 + 1 + 1 - 2) - 1
     assert linear.layer_macs.tolist() == [80] and linear.total_cycles == 19 + 16 - 1
     with pytest.raises(ValueError, match=r"unsupported layers .*: convtranspose2d \(ConvTranspose2d\)"):
@@ -173,8 +174,9 @@ def _records(draw):
 
 
 _hardware = st.builds(Hardware, rows=_sizes, cols=_sizes, dataflow=st.sampled_from(("os", "ws", "is")),
-                      fold=st.sampled_from(FOLDS), fuse=st.booleans(), batch=st.integers(1, 3),
-                      ifmap_sram_kb=st.integers(1, 2))
+                      fold=st.sampled_from(FOLDS), drain=st.sampled_from(DRAINS), fuse=st.booleans(),
+                      batch=st.integers(1, 3), ifmap_sram_kb=st.integers(1, 2),
+                      memory=st.sampled_from(("scalesim", "ideal")))
 
 
 @settings(max_examples=30, deadline=None)

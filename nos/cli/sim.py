@@ -75,7 +75,7 @@ def format_table(name: str, result: SimResult) -> str:
     s = result.summary()
     hw = result.hardware[0]
     lines += ["", f"{name} on {hw.rows}x{hw.cols} {hw.dataflow}{' +FuSe' if hw.fuse else ''}, {hw.fold} folds, "
-                  f"model {s['model']}",
+                  f"{hw.drain} drain, {hw.memory} memory, model {s['model']}",
               f"compute cycles   {s['total_cycles']:>14,}   ({s['latency_ms']:.4f} ms at {hw.clock_mhz:g} MHz)",
               f"memory cycles    {s['memory_cycles']:>14,}   ({s['dram_words']:,} DRAM words at "
               f"{hw.dram_words_per_cycle:g} words/cycle)",

@@ -116,7 +116,7 @@ def _record(arch: Arch, run: SearchRun | None, record: TrialRecord | None, weigh
     e = record.evaluation if record is not None else None
     proxy = None
     if e is not None:
-        proxy = {**(dict(info.proxy) if info is not None else {}), "score": e.proxy, "std": record.proxy_std}
+        proxy = {**(dict(info.proxy) if info is not None else {}), "score": e.proxy, "std": e.proxy_std}
     search = None
     if run is not None and record is not None:
         search = {"source": run.source, "study_name": run.study_name, "storage": run.storage,

@@ -13,7 +13,17 @@ The model has two parts, both on the logit scale of top-1 (``eta = ln(p / (1 - p
 
 The prediction is ``100 * sigmoid(eta + sum_op f_op delta_op)``; its std combines the size model's
 leave-one-family-out residual std and each operator effect's std (``f_op * sigma_op``), converted
-to points at the predicted accuracy. The fitted numbers ship as ``evidence/imagenet_predictor.json``,
+to points at the predicted accuracy.
+
+**Outside the evidence** (a size feature beyond the range of the fitted rows, e.g. a 1024-px input
+or a 3x wider network) the size model is not extrapolated: each feature is clamped to its range,
+and the effect the clamped distance would have had (``|b_j| * distance``) is added to the std as
+unknown, so the prediction stays at the evidence's edge and its std widens with the distance
+(:meth:`Predictor.outside` says which feature and by how much).
+
+**Differences within one backbone.** Two candidates of one operator search space share the
+backbone, so the size model's error is common to both and cancels in their difference;
+:meth:`Predictor.difference` gives the difference and its std from the operator effects alone. The fitted numbers ship as ``evidence/imagenet_predictor.json``,
 written with their provenance by ``experiments/accuracy_predictor.py``.
 """
 from __future__ import annotations
@@ -26,8 +36,6 @@ from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import numpy as np
 
 from nos.arch import OPERATORS, Arch, Block
 
@@ -100,23 +108,6 @@ def _features(arch: Arch) -> dict[str, float]:
     return values
 
 
-def logit(top1: np.ndarray | float) -> np.ndarray | float:
-    """ln(p / (1 - p)) of a top-1 given in %."""
-    p = np.asarray(top1, float) / 100
-    return np.log(p / (1 - p))
-
-
-def fit_size_model(x: np.ndarray, top1: np.ndarray, names: tuple[str, ...]) -> tuple[float, np.ndarray]:
-    """Least-squares (intercept, coefficients) of logit(top1) on the feature matrix ``x`` (rows x
-    ``names``), with the coefficients of :data:`NONNEGATIVE` features bounded below by 0."""
-    from scipy import optimize  # fitting only; predicting needs numpy alone
-
-    design = np.column_stack([np.ones(len(x)), x])
-    lower = np.array([-np.inf] + [0.0 if n in NONNEGATIVE else -np.inf for n in names])
-    solution = optimize.lsq_linear(design, logit(top1), bounds=(lower, np.full(len(lower), np.inf)))
-    return float(solution.x[0]), solution.x[1:]
-
-
 @dataclass(frozen=True)
 class Predictor:
     """A fitted predictor (see the module doc).
@@ -127,6 +118,8 @@ class Predictor:
         sigma: std of the size model's residuals on the logit scale (leave-one-family-out).
         effects: operator -> (delta, sigma): change of the logit when every block uses the operator
             instead of ``dw``, and its std.
+        ranges: feature -> (lowest, highest) value among the fitted rows (the evidence); a feature
+            without a range is never clamped.
         provenance: how and from what the numbers were fitted.
     """
 
@@ -135,6 +128,7 @@ class Predictor:
     coef: tuple[float, ...]
     sigma: float
     effects: dict[str, tuple[float, float]] = field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -145,76 +139,85 @@ class Predictor:
             raise ValueError(f"coef: {len(self.coef)} coefficients for {len(self.features)} features")
         if set(self.effects) - set(OPERATORS) or REFERENCE_OP in self.effects:
             raise ValueError(f"effects: operators other than {REFERENCE_OP} expected, got {sorted(self.effects)}")
+        if set(self.ranges) - set(self.features) or any(low > high for low, high in self.ranges.values()):
+            raise ValueError(f"ranges: expected (low, high) for features of the model, got {self.ranges}")
+
+    def _size(self, arch: Arch) -> tuple[float, float]:
+        """(the size model's logit with every feature clamped to its range, the std (logit) the
+        clamping adds: the sum of ``|coefficient| * distance`` beyond the ranges)."""
+        values = features(arch)
+        eta, unknown = self.intercept, 0.0
+        for f, c in zip(self.features, self.coef):
+            low, high = self.ranges.get(f, (-math.inf, math.inf))
+            clamped = min(max(values[f], low), high)
+            eta += c * clamped
+            unknown += abs(c * (values[f] - clamped))
+        return eta, unknown
 
     def backbone_logit(self, arch: Arch) -> float:
-        """The size model's logit of ``arch`` (operators not counted)."""
+        """The size model's logit of ``arch`` (operators not counted; features clamped to the evidence)."""
+        return self._size(arch)[0]
+
+    def _operators(self, arch: Arch) -> dict[str, float]:
         values = features(arch)
-        return self.intercept + sum(c * values[f] for f, c in zip(self.features, self.coef))
+        return {op: values[f"op_{op}"] for op in self.effects}
 
     def predict(self, arch: Arch) -> Prediction:
         """Predicted ImageNet top-1 (%) of ``arch`` and its std (%)."""
-        values = features(arch)
-        eta, variance = self.backbone_logit(arch), self.sigma ** 2
-        for op, (delta, sigma) in self.effects.items():
-            share = values[f"op_{op}"]
+        eta, unknown = self._size(arch)
+        variance = self.sigma ** 2 + unknown ** 2
+        for op, share in self._operators(arch).items():
+            delta, sigma = self.effects[op]
             eta += share * delta
             variance += (share * sigma) ** 2
         p = 1 / (1 + math.exp(-eta))
         return Prediction(100 * p, 100 * p * (1 - p) * math.sqrt(variance))
 
+    def difference(self, a: Arch, b: Arch) -> Prediction:
+        """Predicted top-1 of ``a`` minus that of ``b`` (points) and the std of that difference.
+
+        When both have one backbone (the same size features: two candidates of one operator
+        search space) the size model's error is shared and cancels; the std comes from the operator
+        effects, whose errors are common to every block using the operator, so it scales with the
+        difference of the shares (``|f_a - f_b| * sigma_op``). Otherwise the two errors are taken
+        as independent."""
+        pa, pb = self.predict(a), self.predict(b)
+        same = all(features(a)[f] == features(b)[f] for f in self.features)
+        if not same:
+            return Prediction(pa.mean - pb.mean, math.hypot(pa.std, pb.std))
+        p = (pa.mean + pb.mean) / 200
+        shares_a, shares_b = self._operators(a), self._operators(b)
+        logit_std = math.sqrt(sum(((shares_a[op] - shares_b[op]) * self.effects[op][1]) ** 2 for op in self.effects))
+        return Prediction(pa.mean - pb.mean, 100 * p * (1 - p) * logit_std)
+
+    def outside(self, arch: Arch) -> str:
+        """Why ``arch`` lies outside the evidence, in one phrase (e.g. ``input 1024 px, the evidence
+        has 96-224 px``), or ``""`` when every feature is within its range."""
+        values, parts = features(arch), []
+        units = {"log_macs": ("MACs", lambda v: f"{math.exp(v):,.0f} M"),
+                 "log_params": ("parameters", lambda v: f"{math.exp(v):.2f} M"),
+                 "log_resolution": ("input", lambda v: f"{224 * math.exp(v):.0f} px")}
+        for f in self.features:
+            low, high = self.ranges.get(f, (-math.inf, math.inf))
+            if not low <= values[f] <= high:
+                what, show = units.get(f, (f, lambda v: f"{v:.2f}"))
+                parts.append(f"{what} {show(values[f])}, the evidence has {show(low)} to {show(high)}")
+        return "; ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         return {"features": list(self.features), "intercept": self.intercept, "coef": list(self.coef),
                 "sigma": self.sigma, "effects": {op: list(v) for op, v in self.effects.items()},
-                "provenance": self.provenance}
+                "ranges": {f: list(v) for f, v in self.ranges.items()}, "provenance": self.provenance}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Predictor:
         return cls(tuple(data["features"]), float(data["intercept"]), tuple(float(c) for c in data["coef"]),
                    float(data["sigma"]), {op: (float(d), float(s)) for op, (d, s) in data["effects"].items()},
+                   {f: (float(low), float(high)) for f, (low, high) in data.get("ranges", {}).items()},
                    dict(data.get("provenance", {})))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-
-
-def transfer_effects(shares: np.ndarray, accuracy: np.ndarray, full_effect: float, full_sigma: float,
-                     resamples: int = 2000, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """Operator effects on the ImageNet logit scale from a small training signal.
-
-    ``shares`` (archs x operators other than dw, in :data:`OPERATORS` order) are the shares of
-    blocks per operator and ``accuracy`` the trained accuracy (any unit). A least-squares fit
-    ``accuracy ~ 1 + shares`` gives each operator's effect b_op; its ratio to the dw -> full effect,
-    b_op / b_full, is assumed to carry over to ImageNet, where the dw -> full effect is
-    ``full_effect`` (logit, std ``full_sigma``): delta_op = b_op / b_full * full_effect. Its spread
-    is half the 16-84 % width of a bootstrap over architectures (and over the ImageNet effect); each
-    effect's std then adds, in quadrature, the effect itself: the transfer to another data set and
-    network keeps the sign and trusts no magnitude.
-
-    Raises:
-        ValueError: the signal does not show a positive dw -> full effect, so no ratio can be formed.
-    """
-    others = [op for op in OPERATORS if op != REFERENCE_OP]
-    if shares.shape != (len(accuracy), len(others)):
-        raise ValueError(f"shares: expected {len(accuracy)} x {len(others)} ({', '.join(others)}), got {shares.shape}")
-    design = np.column_stack([np.ones(len(accuracy)), shares])
-    full = others.index("full")
-    b = np.linalg.lstsq(design, accuracy, rcond=None)[0][1:]
-    if b[full] <= 0:
-        raise ValueError(f"training signal: the dw -> full effect is {b[full]:.4g} (not positive); "
-                         "operator effects cannot be scaled by it")
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(resamples):
-        pick = rng.integers(len(accuracy), size=len(accuracy))
-        boot = np.linalg.lstsq(design[pick], accuracy[pick], rcond=None)[0][1:]
-        draws.append(boot / boot[full] * rng.normal(full_effect, full_sigma))
-    draws = np.array(draws)
-    effects = {}
-    for j, op in enumerate(others):
-        low, high = np.percentile(draws[:, j], [16, 84])
-        mean, spread = (full_effect, full_sigma) if op == "full" else (b[j] / b[full] * full_effect, (high - low) / 2)
-        effects[op] = (float(mean), float(math.hypot(spread, mean)))
-    return effects
 
 
 @cache
@@ -228,3 +231,12 @@ def predict(arch: Arch) -> Prediction:
     """Predicted ImageNet top-1 (%) of ``arch`` and its std (%), by the shipped predictor."""
     _check_arch(arch)
     return default().predict(arch)
+
+
+def difference(a: Arch, b: Arch) -> Prediction:
+    """Predicted ImageNet top-1 of ``a`` minus that of ``b`` (points) and the std of the difference,
+    by the shipped predictor (:meth:`Predictor.difference`): a report can say which members of a
+    front the evidence separates (a difference larger than about two stds)."""
+    _check_arch(a)
+    _check_arch(b)
+    return default().difference(a, b)

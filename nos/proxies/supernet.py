@@ -28,30 +28,61 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import itertools
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from nos.arch import OPERATORS, Arch, Block, check_kernel
+from nos.arch import Arch, Block, OperatorChoices
 from nos.network import Network, init_weights
 from nos.ops import Depthwise, FullConv, FuSeFull, FuSeHalf, OperatorBlock
 from nos.proxies.data import Dataset, load
-from nos.proxies.train import Budget, as_budget, evaluate, fit
+from nos.proxies.train import Budget, as_budget, fit, measure
 
 CACHE_SCHEMA = "nos.supernet/2"  # 2: first-path warm-up, then aligned candidates
 WARMUP_FRACTION = 0.3  # share of the training steps spent on the first path (see _train)
 CALIBRATION_IMAGES = 512  # training images that re-estimate a candidate's BatchNorm statistics
 CALIBRATION_BATCH = 128
-DEFAULT_BUDGET = Budget(epochs=40, batch_size=32, width=0.125, resolution=32)
-"""The supernet budget ``proxy=supernet`` uses unless ``proxy.budget`` says otherwise: the setting
-``experiments/results/supernet.md`` measures (about 1,800 steps on the standard digits split)."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How the supernet proxy trains on a data set and where it scores candidates.
+
+    Attributes:
+        budget: the training budget (its width and resolution are the candidates' too).
+        holdout: training images held out of training to score candidates on
+            (``Dataset.hold_out``); None scores on the data set's validation split.
+    """
+
+    budget: Budget
+    holdout: int | None = None
+
+
+DEFAULT_SETTING = Setting(Budget(epochs=40, batch_size=32, width=0.125, resolution=32))
+"""Any data set without its own entry in :data:`SETTINGS` (about 1,800 steps on digits)."""
+SETTINGS: dict[str, Setting] = {
+    "fashion_mnist": Setting(Budget(steps=6000, batch_size=128, width=0.25, resolution=28), holdout=2000),
+}
+"""Per data set: the setting ``experiments/results/proxies_fashion_mnist.md`` measured."""
+DEFAULT_BUDGET = DEFAULT_SETTING.budget
+
+
+def setting(data: str | Dataset) -> Setting:
+    """The supernet setting of data set ``data`` (a name or a loaded :class:`Dataset`)."""
+    return SETTINGS.get(data.name if isinstance(data, Dataset) else data, DEFAULT_SETTING)
+
+
+def default_cache_dir() -> Path:
+    """Where trained supernets are cached unless told otherwise: ``$XDG_CACHE_HOME/nos/supernets``
+    (``~/.cache/nos/supernets``); shared by runs and workers."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nos" / "supernets"
 # Block fields a candidate must share with the base (op, kernel and exp are the choices).
 FIXED_FIELDS = tuple(f.name for f in dataclasses.fields(Block) if f.name not in ("op", "kernel", "exp"))
 
@@ -82,62 +113,52 @@ class Supernet:
 
     Args:
         base: the backbone; every block keeps its stride, output width, SE, activation and
-            flags, and picks its operator (and kernel, expansion) from the choices below.
-        ops: operators each block may take (subset of :data:`nos.arch.OPERATORS`);
-            ``fuse_half`` only where every width the block can take is even.
-        kernels: kernel sizes each block may take; ``None`` keeps the base's.
-        expansions: expansion ratios (hidden width = ``round(cin * t)``) for blocks with an
-            expansion conv; ``None`` keeps the base's widths.
+            flags, and picks its operator (and kernel, expansion) from ``choices``.
+        choices: what each block may choose (the search space's ``operator_choices``).
+
+    ``options[i]`` lists every block position ``i`` can hold (:meth:`OperatorChoices.options`).
     """
 
-    def __init__(self, base: Arch, ops: Sequence[str] = OPERATORS, kernels: Sequence[int] | None = None,
-                 expansions: Sequence[float] | None = None):
+    def __init__(self, base: Arch, choices: OperatorChoices = OperatorChoices()):
         if not isinstance(base, Arch):
             raise TypeError(f"base: expected a nos.Arch, got {type(base).__name__}")
-        ops = tuple(ops)
-        if not ops or any(op not in OPERATORS for op in ops) or len(set(ops)) != len(ops):
-            raise ValueError(f"ops: expected distinct operators from {', '.join(OPERATORS)}, got {list(ops)}")
-        for k in kernels or ():
-            check_kernel("kernels", k)
-        if expansions is not None and (not expansions or any(
-                isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0 for t in expansions)):
-            raise ValueError(f"expansions: expected positive ratios, got {expansions!r}")
-        self.base, self.ops = base, ops
-        self.kernels = tuple(kernels) if kernels else None
-        self.expansions = tuple(expansions) if expansions else None
-        self.choices: list[tuple[Block, ...]] = [self._block_choices(i) for i in range(len(base.blocks))]
+        if not isinstance(choices, OperatorChoices):
+            raise TypeError(f"choices: expected a nos.arch.OperatorChoices, got {type(choices).__name__}")
+        self.base, self.choices = base, choices
+        self.options: list[tuple[Block, ...]] = [choices.options(base, i) for i in range(len(base.blocks))]
         self._net: Network | None = None
-        self._dataset: Dataset | None = None
+        self.dataset: Dataset | None = None
         self.calibration: torch.Tensor | None = None
         self.budget: Budget | None = None
         self.seed: int | None = None
         self.from_cache = False
 
-    # ---------------------------------------------------------------- the space
-    def _block_choices(self, i: int) -> tuple[Block, ...]:
-        """Every (op, kernel, expansion) combination of block ``i`` in sampling order; two
-        ratios that round to one width give the same block twice (as the space samples it)."""
-        block, cin = self.base.blocks[i], self.base.in_channels_of(i)
-        widths = [round(cin * t) for t in self.expansions] if self.expansions and block.expand else [block.exp]
-        ops = [op for op in self.ops if op != "fuse_half" or all(w % 2 == 0 for w in widths)]
-        kernels = self.kernels or (block.kernel,)
-        return tuple(dataclasses.replace(block, op=op, kernel=k, exp=w)
-                     for op, k, w in itertools.product(ops, kernels, widths))
+    @classmethod
+    def around(cls, arch: Arch, choices: OperatorChoices = OperatorChoices()) -> Supernet:
+        """The supernet of ``arch``'s operator space: its backbone (every field but the blocks'
+        operators) with each block free to take ``choices``; every architecture of one space
+        gives the same supernet (and cache entry)."""
+        if not isinstance(arch, Arch):
+            raise TypeError(f"arch: expected a nos.Arch, got {type(arch).__name__}")
+        blocks = tuple(dataclasses.replace(b, op=choices.ops[0], dead_expand=False) for b in arch.blocks)
+        return cls(dataclasses.replace(arch, name="supernet", blocks=blocks), choices)
 
+    # ---------------------------------------------------------------- the space
     @property
     def key(self) -> dict[str, Any]:
         """What identifies the space (the base's name, input size and class count excluded)."""
         base = self.base.to_dict()
         for field in ("name", "input_size", "num_classes"):
             base.pop(field)
-        return {"base": base, "ops": list(self.ops), "kernels": list(self.kernels) if self.kernels else None,
-                "expansions": list(self.expansions) if self.expansions else None}
+        c = self.choices
+        return {"base": base, "ops": list(c.ops), "kernels": list(c.kernels) if c.kernels else None,
+                "expansions": list(c.expansions) if c.expansions else None}
 
     @property
     def size(self) -> int:
         """Number of distinct architectures in the space."""
         count = 1
-        for options in self.choices:
+        for options in self.options:
             count *= len(set(options))
         return count
 
@@ -155,7 +176,7 @@ class Supernet:
         if len(arch.blocks) != len(base.blocks):
             raise ValueError(f"arch.blocks: {len(arch.blocks)} blocks, the supernet has {len(base.blocks)}")
         keys = []
-        for i, (block, options) in enumerate(zip(arch.blocks, self.choices)):
+        for i, (block, options) in enumerate(zip(arch.blocks, self.options)):
             block = dataclasses.replace(block, dead_expand=False) if block.dead_expand else block
             for field in FIXED_FIELDS + ("op", "kernel", "exp"):
                 allowed = list(dict.fromkeys(getattr(b, field) for b in options))
@@ -191,7 +212,7 @@ class Supernet:
         scaled = base.scaled(budget.width)
         net = Network(scaled, dataset.num_classes)
         choices = []
-        for i, options in enumerate(self.choices):
+        for i, options in enumerate(self.options):
             modules = {}
             for block in options:
                 candidate = dataclasses.replace(base, blocks=base.blocks[:i] + (block,) + base.blocks[i + 1:])
@@ -204,8 +225,8 @@ class Supernet:
 
     def _bind(self, net: Network, dataset: Dataset, budget: Budget, seed: int, from_cache: bool) -> Supernet:
         """A trained copy of this space holding ``net``."""
-        trained = Supernet(self.base, self.ops, self.kernels, self.expansions)
-        trained._net, trained._dataset, trained.budget, trained.seed = net, dataset, budget, seed
+        trained = Supernet(self.base, self.choices)
+        trained._net, trained.dataset, trained.budget, trained.seed = net, dataset, budget, seed
         generator = torch.Generator().manual_seed(seed)
         count = min(CALIBRATION_IMAGES, dataset.size("train"))
         trained.calibration = torch.randperm(dataset.size("train"), generator=generator)[:count]
@@ -216,16 +237,21 @@ class Supernet:
         """Uniformly random paths (one choice per block, as the space samples), seeded."""
         generator = torch.Generator().manual_seed(seed)
         while True:
-            picks = [torch.randint(len(options), (1,), generator=generator).item() for options in self.choices]
-            yield tuple(_choice_key(options[j]) for options, j in zip(self.choices, picks))
+            picks = [torch.randint(len(options), (1,), generator=generator).item() for options in self.options]
+            yield tuple(_choice_key(options[j]) for options, j in zip(self.options, picks))
 
-    @torch.no_grad()
     def accuracy(self, arch: Arch) -> float:
         """Validation top-1 accuracy (%) of ``arch`` with inherited weights and BatchNorm
         statistics re-estimated on the supernet's calibration images."""
+        return self.validation(arch)[0]
+
+    @torch.no_grad()
+    def validation(self, arch: Arch) -> tuple[float, float]:
+        """(validation top-1 in %, mean validation cross-entropy in nats) of ``arch`` with inherited
+        weights and BatchNorm statistics re-estimated on the supernet's calibration images."""
         if self._net is None:
             raise RuntimeError("supernet: not trained; use train_supernet(...) first")
-        net, dataset = self._net, self._dataset
+        net, dataset = self._net, self.dataset
         net.blocks.path = self.path(arch)
         norms = [m for m in self._path_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         momenta = [bn.momentum for bn in norms]
@@ -238,7 +264,8 @@ class Supernet:
             net(dataset.images("train", self.calibration[start:start + CALIBRATION_BATCH]))
         for bn, momentum in zip(norms, momenta):
             bn.momentum = momentum
-        return 100.0 * evaluate(net, dataset)
+        top1, loss = measure(net, dataset)
+        return 100.0 * top1, loss
 
     def _path_modules(self) -> Iterator[nn.Module]:
         """Modules on the current path: the chosen candidates, stem and head."""

@@ -135,7 +135,7 @@ class TrialLog:
     def row(self, r: TrialRecord) -> list[Any]:
         e = r.evaluation
         measured = [""] * (10 + bool(self.reward)) if e is None else [
-            int(e.feasible), _cell(e.proxy), _cell(r.proxy_std), e.proxy_label or "", repr(e.latency_ms),
+            int(e.feasible), _cell(e.proxy), _cell(e.proxy_std), e.proxy_label or "", repr(e.latency_ms),
             e.latency_cycles, _cell(e.energy_uj), _cell(e.area_mm2), e.params, e.macs,
             *([_cell(self.reward(e) if e.proxy is not None else None)] if self.reward else [])]
         constraints = [repr(e.constraints[c]) if e is not None and c in e.constraints else "" for c in self.constraints]

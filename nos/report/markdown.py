@@ -131,7 +131,7 @@ def report_markdown(s: RunSummary) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if h in right else "---" for h in head) + "|"]
     for r in s.front:
         e = r.evaluation
-        cells = [str(r.number), _proxy(e.proxy, r.proxy_std),
+        cells = [str(r.number), _proxy(e.proxy, e.proxy_std),
                  *([_number(s.reward(e), ".5g")] if s.reward else []), f"{e.latency_ms:.4f}", str(e.latency_cycles),
                  _number(e.energy_uj, ".1f"), f"{e.params / 1e6:.3f}", f"{e.macs / 1e6:.1f}",
                  *([array_label(e.hardware), _number(e.area_mm2, ".2f")] if s.arrays else []),
@@ -142,7 +142,7 @@ def report_markdown(s: RunSummary) -> str:
     lines += ["", f"Operators: one letter per block, {legend}."
               + (f" {', '.join(CHOICE_KINDS[k].capitalize() for k in kinds)}: the searched value of each choice, "
                  f"in the space's order." if kinds else "")
-              + (" Proxy ± its standard deviation where the proxy has one." if any(r.proxy_std for r in s.front)
+              + (" Proxy ± its standard deviation where the proxy has one." if any(r.evaluation.proxy_std for r in s.front)
                  else "")
               + (f" Trained: validation top-1 after stand-alone training by nos-train on {', '.join(trained)}."
                  if trained else ""), ""]

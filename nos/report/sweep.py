@@ -145,7 +145,7 @@ def write_sweep_report(sweep_dir: str | Path) -> list[Path]:
 
 def _proxy(r: TrialRecord) -> str:
     p = r.evaluation.proxy
-    return "skipped" if p is None else f"{p:.5g}" if r.proxy_std is None else f"{p:.4g} ± {r.proxy_std:.2g}"
+    return "skipped" if p is None else f"{p:.5g}" if r.evaluation.proxy_std is None else f"{p:.4g} ± {r.evaluation.proxy_std:.2g}"
 
 
 class SweepFronts(Callback):

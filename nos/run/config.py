@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
-import os
 import types
 import typing
 import warnings
@@ -149,7 +148,7 @@ class ProxyConfig:
         change a result, so it is not part of what defines a study)."""
         if self.cache_dir is not None:
             return str(Path(self.cache_dir).expanduser())
-        return str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nos" / "supernets")
+        return str(proxies.supernet.default_cache_dir())
 
 
 @dataclass
@@ -250,10 +249,14 @@ class RunConfig:
         """The :class:`Evaluator` of these settings for ``space`` (its operators' supernet for
         ``proxy=supernet``, untrained until :meth:`Evaluator.prepare`)."""
         p, o = self.proxy, space.operators
-        supernet = proxies.Supernet(o.base, o.ops, o.kernels, o.expansions) if p.resolved_name == SUPERNET else None
-        return Evaluator(space.hardware.reference, p.resolved_name, data=p.data, seed=p.seed, budgets=budgets,
-                         latency_model=self.search.latency_model, train_budget=set_fields(p.budget), root=p.root,
-                         tech=tech, supernet=supernet, cache_dir=p.cache_path())
+        supernet = proxies.Supernet(o.base, o.operator_choices) if p.resolved_name == SUPERNET else None
+        try:
+            proxy = proxies.make(p.resolved_name, p.data, p.seed, p.root, set_fields(p.budget), supernet,
+                                 p.cache_path())
+        except ValueError as err:
+            raise ValueError(f"proxy.{err}") from None
+        return Evaluator(space.hardware.reference, proxy, budgets=budgets, latency_model=self.search.latency_model,
+                         tech=tech)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ class Run:
     def open(self) -> Run:
         """Create or resume the study and the run directory's reports (a supernet proxy is
         trained, or read from its cache, first: a refused cache leaves nothing behind)."""
-        if self.evaluator.proxy == SUPERNET:
+        if self.evaluator.proxy.name == SUPERNET:
             log.info("supernet of space %s on %s (seed %d): training, or reading it from %s",
                      self.space.name, self.config.proxy.data, self.config.proxy.seed, self.config.proxy.cache_path())
             self.evaluator.prepare(StepProgress("supernet training"))

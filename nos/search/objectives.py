@@ -10,17 +10,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
-
+from typing import Callable, Mapping, Sequence
 
 from nos import proxies, sim
 from nos.arch import Arch
 from nos.search.record import METRICS, Evaluation
 from nos.search.space import arch_key, candidate_key
 
-TRAIN = "train"  # the short-training proxy: validation accuracy after a short training budget
-SUPERNET = "supernet"  # validation accuracy (%) read from a weight-sharing supernet of the search space
-PROXIES = (*proxies.NAMES, TRAIN, SUPERNET)
+PROXIES = proxies.PROXIES  # what proxy.name may be (nos.proxies.make builds each)
+TRAIN, SUPERNET = proxies.TRAIN, proxies.SUPERNET
 LATENCY_MODELS = ("compute", "roofline")
 LATENCY_UNITS = ("ms", "cycles")
 MODES = ("pareto", "reward")
@@ -60,69 +58,60 @@ class Budgets:
 
 
 class Evaluator:
-    """Evaluates candidates, (architecture, array) pairs, with one proxy; remembers every result.
+    """Evaluates candidates, (architecture, array) pairs: simulates them, checks the budgets, asks
+    the proxy for the feasible ones; remembers every result.
 
     Args:
         hardware: the array candidates run on unless :meth:`evaluate` is given others (latency
             at ``arch.input_size``, the deployment size).
-        proxy: a score from :data:`nos.proxies.NAMES`, ``train`` for the short-training
-            proxy (validation accuracy after ``train_budget``), or ``supernet`` (validation
-            accuracy in % read from ``supernet`` once trained; see :meth:`prepare`).
-        train_budget: :class:`nos.proxies.Budget` fields that replace the proxy's default
-            budget (``train``: ``Budget()``; ``supernet``: :data:`nos.proxies.supernet.DEFAULT_BUDGET`).
-        data: data set name for the proxy; ``root`` its folder where the data set needs one.
-        seed: proxy seed; the recorded score equals ``nos.proxies.score(arch, proxy, data=data,
-            seed=seed)`` (``nos.proxies.train_accuracy(arch, data, train_budget, seed)`` for ``train``).
+        proxy: the accuracy proxy (:func:`nos.proxies.make`), or a name of :data:`PROXIES` that
+            needs no more arguments (built with its defaults: digits, seed 0).
         budgets: constraints.
         latency_model: ``compute`` (compute cycles, as the paper) or ``roofline`` (per layer the
             larger of compute and DRAM-transfer cycles at the hardware's bandwidth).
         tech: energies and areas of the arrays (:class:`nos.sim.Tech`).
-        supernet: the untrained :class:`nos.proxies.Supernet` of the search space (``supernet`` only).
-        cache_dir: folder of trained supernets, shared by runs and workers (None: retrain).
     """
 
-    def __init__(self, hardware: sim.Hardware, proxy: str, data: str = "digits", seed: int = 0,
-                 budgets: Budgets = Budgets(), latency_model: str = "compute",
-                 train_budget: Mapping[str, Any] | None = None, root: str | None = None, tech: sim.Tech | None = None,
-                 supernet: proxies.Supernet | None = None, cache_dir: str | None = None):
-        if proxy not in PROXIES:
-            raise ValueError(f"proxy.name: unknown proxy {proxy!r} (allowed: {', '.join(PROXIES)})")
-        if proxy not in (TRAIN, SUPERNET) and train_budget:
-            raise ValueError(f"proxy.budget: only the {TRAIN!r} and {SUPERNET!r} proxies take a training budget")
-        if proxy == SUPERNET and not isinstance(supernet, proxies.Supernet):
-            raise ValueError(f"proxy.name: the {SUPERNET!r} proxy needs the search space's Supernet")
+    def __init__(self, hardware: sim.Hardware, proxy: proxies.Proxy | str, *, budgets: Budgets = Budgets(),
+                 latency_model: str = "compute", tech: sim.Tech | None = None):
+        if isinstance(proxy, str):
+            try:
+                proxy = proxies.make(proxy)
+            except ValueError as err:
+                raise ValueError(f"proxy.{err}") from None
+        if not isinstance(proxy, proxies.Proxy):
+            raise TypeError(f"proxy: expected a nos.proxies.Proxy or a proxy name, got {type(proxy).__name__}")
         if latency_model not in LATENCY_MODELS:
             raise ValueError(f"search.latency_model: unknown model {latency_model!r} "
                              f"(allowed: {', '.join(LATENCY_MODELS)})")
-        default = proxies.supernet.DEFAULT_BUDGET if proxy == SUPERNET else proxies.Budget()
-        try:
-            self.train_budget = proxies.train.as_budget(train_budget or {}, default)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"proxy.budget: {str(err).removeprefix('budget: ')}") from None
-        self.supernet, self.cache_dir = supernet, cache_dir
-        self.label = proxies.describe(proxy, data)
-        self.hardware, self.proxy, self.data, self.seed, self.budgets = hardware, proxy, data, seed, budgets
-        self.latency_model, self.root = latency_model, root
+        self.hardware, self.proxy, self.budgets, self.latency_model = hardware, proxy, budgets, latency_model
         self.tech = sim.Tech() if tech is None else tech
         self._cache: dict[str, Evaluation] = {}
-        self._proxies: dict[str, float] = {}
+        self._scores: dict[str, proxies.Score] = {}
+
+    @property
+    def label(self) -> str:
+        """What the proxy's value is, with its unit."""
+        return self.proxy.label
+
+    @property
+    def warnings(self) -> list[str]:
+        """The proxy's one-line guard-rail findings about the candidates scored so far."""
+        return list(self.proxy.warnings)
 
     def check_data(self) -> None:
         """Load the proxy's data set once, so a missing or malformed one fails before any trial
         (the error names the config key, ``proxy.data`` or ``proxy.root``)."""
         try:
-            proxies.load(self.data, root=self.root)
+            self.proxy.check()
         except ValueError as err:
             raise ValueError(f"proxy.{err}") from None
 
     def prepare(self, progress: Callable[[int, int], None] | None = None) -> None:
-        """Train the supernet (or read it from ``cache_dir``) before the first candidate;
-        ``progress`` gets (steps done, total steps) while it trains. Other proxies: nothing."""
-        if self.proxy != SUPERNET or self.supernet.trained:
-            return
+        """The proxy's one-time work before the first candidate (the supernet's training, or
+        reading it from its cache); ``progress`` gets (steps done, total steps) while it trains."""
         try:
-            self.supernet = proxies.train_supernet(self.supernet, self.data, self.seed, self.train_budget,
-                                                   self.cache_dir, progress, self.root)
+            self.proxy.prepare(progress)
         except ValueError as err:
             raise ValueError(f"proxy.{err}") from None
 
@@ -165,20 +154,29 @@ class Evaluator:
                             "area_mm2": area, "pes": h.rows * h.cols}
                 constraints = self.budgets.violations(measured)
                 feasible = all(v <= 0 for v in constraints.values())
-                proxy = self._proxy(arch) if feasible else None
-                self._cache[key] = Evaluation(proxy, c, t, params, macs, constraints, energy, area,
+                self._cache[key] = Evaluation(None, c, t, params, macs, constraints, energy, area,
                                               dataclasses.asdict(h), self.label)
+            scored = [arch for key, (arch, _) in new.items() if self._cache[key].feasible]
+            self._score(scored)
+            for key, (arch, _) in new.items():
+                if self._cache[key].feasible:
+                    self._cache[key] = self._with_score(self._cache[key], arch)
         out = [self._cache[key] for key in keys]
         if score_all:
-            out = [e if e.proxy is not None else dataclasses.replace(e, proxy=self._proxy(arch))
-                   for e, arch in zip(out, archs)]
+            self._score([arch for e, arch in zip(out, archs) if e.proxy is None])
+            out = [e if e.proxy is not None else self._with_score(e, arch) for e, arch in zip(out, archs)]
         return out
 
-    def _proxy(self, arch: Arch) -> float:
-        key = arch_key(arch)
-        if key not in self._proxies:
-            self._proxies[key] = self.proxy_score(arch)
-        return self._proxies[key]
+    def _score(self, archs: Sequence[Arch]) -> None:
+        """Ask the proxy, in one batch, for the architectures it has not scored yet."""
+        todo = list({arch_key(a): a for a in archs if arch_key(a) not in self._scores}.items())
+        if todo:
+            for (key, _), value in zip(todo, self.proxy.score([a for _, a in todo])):
+                self._scores[key] = value
+
+    def _with_score(self, evaluation: Evaluation, arch: Arch) -> Evaluation:
+        value = self._scores[arch_key(arch)]
+        return dataclasses.replace(evaluation, proxy=float(value.value), proxy_std=value.std)
 
     def __call__(self, arch: Arch) -> Evaluation:
         return self.evaluate([arch])[0]
@@ -190,15 +188,6 @@ class Evaluator:
     def remember(self, key: str, evaluation: Evaluation) -> None:
         """Take an evaluation made elsewhere (another worker's trial) into the cache."""
         self._cache.setdefault(key, evaluation)
-
-    def proxy_score(self, arch: Arch) -> float:
-        """The configured proxy of ``arch`` (higher = predicted more accurate), even when infeasible."""
-        if self.proxy == TRAIN:
-            return float(proxies.train_accuracy(arch, self.data, self.train_budget, self.seed, root=self.root))
-        if self.proxy == SUPERNET:
-            self.prepare()
-            return float(self.supernet.accuracy(arch))
-        return float(proxies.score(arch, self.proxy, data=self.data, seed=self.seed, root=self.root))
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,9 @@ class Evaluation:
         area_mm2: chip area of the hardware, mm^2.
         hardware: the :class:`nos.sim.Hardware` fields of the array it was simulated on.
         proxy_label: what ``proxy`` is, with its unit (``nos.proxies.describe``), e.g.
-            ``predicted ImageNet top-1 (%)``; not part of equality.
+            ``ImageNet top-1 (%), prior from published results``; not part of equality.
+        proxy_std: the proxy's standard deviation of ``proxy``, in its unit, or None where the
+            proxy has none (or was skipped).
     """
 
     proxy: float | None
@@ -65,10 +67,13 @@ class Evaluation:
     area_mm2: float | None = None
     hardware: Mapping[str, Any] | None = None
     proxy_label: str | None = field(default=None, compare=False)
+    proxy_std: float | None = None
 
     def __post_init__(self) -> None:
         if self.proxy is not None and not math.isfinite(self.proxy):
             raise RecordError(f"proxy: must be finite or None (skipped), got {self.proxy!r}")
+        if self.proxy_std is not None and not (math.isfinite(self.proxy_std) and self.proxy_std >= 0):
+            raise RecordError(f"proxy_std: must be a finite number >= 0 or None, got {self.proxy_std!r}")
 
     @property
     def feasible(self) -> bool:
@@ -76,7 +81,7 @@ class Evaluation:
         return all(value <= 0 for value in self.constraints.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"proxy": self.proxy, "proxy_label": self.proxy_label, "latency_cycles": self.latency_cycles, "latency_ms": self.latency_ms,
+        return {"proxy": self.proxy, "proxy_std": self.proxy_std, "proxy_label": self.proxy_label, "latency_cycles": self.latency_cycles, "latency_ms": self.latency_ms,
                 "energy_uj": self.energy_uj, "area_mm2": self.area_mm2, "params": self.params, "macs": self.macs,
                 "constraints": dict(self.constraints), "hardware": None if self.hardware is None else dict(self.hardware)}
 
@@ -92,7 +97,8 @@ class Evaluation:
                    constraints=_constraints(data.get("constraints"), where),
                    energy_uj=_number(data, "energy_uj", float, where, optional=True),
                    area_mm2=_number(data, "area_mm2", float, where, optional=True),
-                   hardware=None if hardware is None else dict(hardware), proxy_label=data.get("proxy_label"))
+                   hardware=None if hardware is None else dict(hardware), proxy_label=data.get("proxy_label"),
+                   proxy_std=_number(data, "proxy_std", float, where, optional=True))
 
     def metric(self, name: str) -> float:
         """Objective metric ``name`` (:data:`METRICS`) as a number to optimise: a skipped proxy is
@@ -164,8 +170,6 @@ class TrialRecord:
         cached_from: the earlier trial whose evaluation this repeated architecture reused.
         worker: ``host:pid`` of the process that ran it.
         trained: its stand-alone training by ``nos-train``, if any.
-        proxy_std: the standard deviation of the proxy's value, in the proxy's unit, where the
-            proxy has one (the ImageNet predictor's uncertainty); None otherwise.
     """
 
     number: int
@@ -179,7 +183,6 @@ class TrialRecord:
     cached_from: int | None = None
     worker: str | None = None
     trained: Training | None = None
-    proxy_std: float | None = None
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -204,7 +207,6 @@ class TrialRecord:
                "trained": None if self.trained is None else self.trained.to_dict()}
         if self.evaluation is not None:
             out.update(self.evaluation.to_dict())
-            out["proxy_std"] = self.proxy_std
         return out
 
     def to_json(self) -> str:
@@ -231,7 +233,7 @@ class TrialRecord:
                    datetime_start=data.get("datetime_start"),
                    duration_s=_number(data, "duration_s", float, where, optional=True),
                    cached_from=_number(data, "cached_from", int, where, optional=True), worker=data.get("worker"),
-                   trained=trained, proxy_std=_number(data, "proxy_std", float, where, optional=True))
+                   trained=trained)
 
     @classmethod
     def from_json(cls, text: str, where: str = "record") -> TrialRecord:

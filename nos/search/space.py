@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping, Protocol
 import numpy as np
 
 from nos import sim
-from nos.arch import OPERATORS, Arch, check_kernel
+from nos.arch import OPERATORS, Arch, ArchError, OperatorChoices
 
 Genome = dict[str, Any]
 
@@ -62,36 +62,26 @@ class BackboneSpace(Choices):
             expansion conv; ``None`` keeps the backbone's widths.
         references: paper variants of this backbone to draw beside a Pareto front,
             label -> Arch (they may carry reproduction quirks the space does not generate).
+
+    ``operator_choices`` holds ``ops``, ``kernels`` and ``expansions`` as the
+    :class:`nos.arch.OperatorChoices` the space's supernet shares.
     """
 
     def __init__(self, name: str, base: Arch, ops=OPERATORS, kernels=None, expansions=None,
                  references: dict[str, Arch] | None = None):
-        ops = tuple(ops)
-        if not ops or any(op not in OPERATORS for op in ops):
-            raise ValueError(f"space.ops: expected a non-empty subset of {', '.join(OPERATORS)}, got {list(ops)}")
-        for k in kernels or ():
-            check_kernel("space.kernels", k)
-        if expansions is not None and (not expansions or any(not isinstance(t, (int, float)) or t <= 0 for t in expansions)):
-            raise ValueError(f"space.expansions: expected positive ratios, got {expansions!r}")
+        try:
+            self.operator_choices = OperatorChoices(tuple(ops), kernels, expansions)
+        except ArchError as err:
+            raise ValueError(f"space.{err}") from None
         self.name, self.base, self.references = name, base, dict(references or {})
-        self.ops = ops
-        self.kernels = tuple(kernels) if kernels else None
-        self.expansions = tuple(expansions) if expansions else None
+        choices = self.operator_choices
         self.choices: list[Choice] = []
         for i, block in enumerate(base.blocks):
-            ops_i = tuple(op for op in ops if op != "fuse_half" or self._even_widths(i))
-            self.choices.append(Choice(f"b{i}.op", ops_i))
-            if self.kernels:
-                self.choices.append(Choice(f"b{i}.kernel", self.kernels))
-            if self.expansions and block.expand:
-                self.choices.append(Choice(f"b{i}.expansion", self.expansions))
-
-    def _even_widths(self, i: int) -> bool:
-        """Whether every width block ``i`` can take is even (fuse_half splits channels)."""
-        block, cin = self.base.blocks[i], self.base.in_channels_of(i)
-        if not block.expand or not self.expansions:
-            return block.exp % 2 == 0
-        return all(round(cin * t) % 2 == 0 for t in self.expansions)
+            self.choices.append(Choice(f"b{i}.op", choices.ops_at(base, i)))
+            if choices.kernels:
+                self.choices.append(Choice(f"b{i}.kernel", choices.kernels))
+            if choices.expansions and block.expand:
+                self.choices.append(Choice(f"b{i}.expansion", choices.expansions))
 
     def enumerate(self, fixed: Genome | None = None, limit: int = 100_000) -> Iterator[Genome]:
         """All genomes that agree with ``fixed`` (a partial genome); refuses more than ``limit``."""
@@ -123,9 +113,9 @@ class BackboneSpace(Choices):
         blocks, cin = [], self.base.stem.out
         for i, block in enumerate(self.base.blocks):
             change: dict[str, Any] = {"op": genome[f"b{i}.op"]}
-            if self.kernels:
+            if self.operator_choices.kernels:
                 change["kernel"] = genome[f"b{i}.kernel"]
-            if self.expansions and block.expand:
+            if self.operator_choices.expansions and block.expand:
                 change["exp"] = round(cin * genome[f"b{i}.expansion"])
             blocks.append(dataclasses.replace(block, **change))
             cin = block.out
@@ -139,10 +129,10 @@ class BackboneSpace(Choices):
         blocks: Genome = {}
         for i, (block, base) in enumerate(zip(arch.blocks, self.base.blocks)):
             blocks[f"b{i}.op"] = block.op
-            if self.kernels:
+            if self.operator_choices.kernels:
                 blocks[f"b{i}.kernel"] = block.kernel
-            if self.expansions and base.expand:
-                blocks[f"b{i}.expansion"] = next((t for t in self.expansions
+            if self.operator_choices.expansions and base.expand:
+                blocks[f"b{i}.expansion"] = next((t for t in self.operator_choices.expansions
                                                   if round(arch.in_channels_of(i) * t) == block.exp), None)
         genome = self.from_blocks(blocks)
         valid = genome is not None and all(genome.get(c.name) in c.options for c in self.choices)

@@ -181,14 +181,12 @@ def ask(study: optuna.Study, space: SearchSpace, count: int, worker: str,
 
 def tell(study: optuna.Study, trial: optuna.Trial, arch: Arch, key: str, evaluation: Evaluation,
          objectives: Objectives, cached_from: int | None = None) -> FrozenTrial:
-    """Store ``evaluation`` in the trial (one user attribute, with the proxy's std where the
-    evaluation has one), set its constraints, complete it; returns the finished trial. For
+    """Store ``evaluation`` in the trial (one user attribute), set its constraints, complete it; returns the finished trial. For
     people reading the study (optuna-dashboard), the trial also carries its operators, one
     letter per block, and the proxy's label as attributes. ``key``: the candidate's
     :func:`~nos.search.space.candidate_key`."""
     trial.set_user_attr(RECORD_ATTR, {**evaluation.to_dict(), "arch": arch.to_json(indent=None), "key": key,
-                                      "cached_from": cached_from,
-                                      "proxy_std": getattr(evaluation, "proxy_std", None)})
+                                      "cached_from": cached_from})
     trial.set_user_attr(OPERATORS_ATTR, operators(arch))
     trial.set_user_attr(PROXY_LABEL_ATTR, evaluation.proxy_label)
     for name, value in evaluation.constraints.items():
@@ -235,7 +233,7 @@ def record_of(trial: FrozenTrial, arch: Arch | None = None) -> TrialRecord:
         reference=attrs.get(REFERENCE_ATTR),
         datetime_start=trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
         duration_s=duration, cached_from=stored.get("cached_from") if isinstance(stored, dict) else None,
-        worker=attrs.get(WORKER_ATTR), proxy_std=stored.get("proxy_std") if isinstance(stored, dict) else None)
+        worker=attrs.get(WORKER_ATTR))
 
 
 TRAINED_ATTR = "trained:"  # study user attribute prefix: "trained:<trial number>" -> Training dict

@@ -16,7 +16,7 @@ reproduces both exactly (``tests/test_sim_dram.py`` checks it against the real p
   falls below the active half, the partly filled line is closed and the next
   ``ceil(drain / line)`` lines go to DRAM (``drain = words - ceil(words / 2)``); a closed
   line that is not the last of such a batch is counted whole, empty slots included:
-  :func:`write_buffer_writes`.
+  :func:`simulate_write_buffer`.
 
 Both are slow (numpy over the stream): for tests, experiments and the few layers whose
 count has no closed form (:mod:`nos.sim.memory`).
@@ -87,7 +87,7 @@ def read_misses(stream: Stream, capacity: int) -> int:
     return buffer.misses
 
 
-def write_buffer_writes(stores: np.ndarray, words: int, line: int) -> int:
+def simulate_write_buffer(stores: np.ndarray, words: int, line: int) -> int:
     """DRAM writes of SCALE-Sim's ofmap write buffer.
 
     Args:

@@ -11,9 +11,12 @@ Components (:data:`ENERGY_PARTS`), per layer:
   PEs its fold uses, on average ``n / ceil(n / size)`` for ``n`` items folded over ``size``
   PEs. os/ws ifmap words cross the filter columns and os filter words the pixel rows; ws
   filter and is ifmap words (stationary, loaded from the top) cross the window rows, is
-  filter words the pixel columns; outputs (os) and partial sums (ws, is) drain down the rows
-  they were computed in. A FuSe input word shifts along its row's chain until the fold ends
-  or it falls off the chain's far end (a ``padded`` fold lasts as long as a full one);
+  filter words the pixel columns. Results leave down the columns to the ofmap SRAM at the
+  bottom edge (``docs/fuse_dataflow.md`` section 7), whatever the fold convention: an os or
+  FuSe output computed in row ``i`` enters the drain registers of rows ``i .. rows - 1``
+  (``rows - i`` writes); a ws/is partial sum the sum register of every row. A FuSe input word
+  shifts along its row's chain until the fold ends or it falls off the chain's far end (a
+  ``padded`` fold lasts as long as a full one);
 * ``fuse_bus``: FuSe taps broadcast on a row bus spanning ``cols`` PE pitches;
 * ``ifmap_sram``, ``filter_sram``, ``ofmap_sram``: SRAM reads and writes, each buffer at its
   size: array-side reads (ifmap, filter) and stores (ofmap outputs and partial sums; the os
@@ -21,16 +24,15 @@ Components (:data:`ENERGY_PARTS`), per layer:
 * ``dram``: DRAM words (reads and writes).
 
 A word is ``tech.word_bits`` wide everywhere, partial sums included (SCALE-Sim counts them as
-words too). The PE pitch is the square root of the PE's area (FuSe additions included).
+words too). The PE pitch is the square root of the PE's area (:func:`nos.sim.area.pe_um2`).
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
-from nos.sim.gemm import IS, OS, SramAccesses, ceil_div
-from nos.sim.hardware import DATAFLOWS, Hardware
+from nos.sim.area import pe_um2
+from nos.sim.gemm import IS, OS, USED, SramAccesses, ceil_div
+from nos.sim.hardware import Columns
 from nos.sim.memory import DramTraffic
 from nos.sim.tech import Tech
 
@@ -56,18 +58,31 @@ def fuse_chain_hops(n1d, out_len, kernel, stride, cols, padded=False) -> np.ndar
                   + _chain_hops((last - 1) * stride + kernel, chain))
 
 
+def drain_hops(lines: np.ndarray, per_line: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Drain-register writes of ``lines x per_line`` output-stationary results whose ``lines``
+    fill the array rows in row folds of ``rows`` (the last one partial): a result of row ``i``
+    makes ``rows - i`` writes on its way down, so a row fold of ``r`` rows costs
+    ``per_line (r rows - r (r - 1) / 2)``."""
+    def fold(r: np.ndarray) -> np.ndarray:
+        return r * rows - r * (r - 1) // 2
+
+    row_folds = ceil_div(lines, rows)
+    return per_line * ((row_folds - 1) * fold(rows) + fold(lines - (row_folds - 1) * rows))
+
+
 def _extent(n: np.ndarray, size: np.ndarray, used: np.ndarray) -> np.ndarray:
     """PEs a word crosses along an array dimension of ``size`` PEs over which ``n`` items are
     folded: the whole dimension (``padded``), or the average span a fold uses (``used``)."""
     return np.where(used, n / ceil_div(n, size), size)
 
 
-def layer_energy(table, configs: Sequence[Hardware], tech: Tech, macs: np.ndarray, sram: SramAccesses,
+def layer_energy(table, hw: Columns, tech: Tech, macs: np.ndarray, sram: SramAccesses,
                  dram: DramTraffic, fused: np.ndarray) -> dict[str, np.ndarray]:
     """Energy of each :data:`ENERGY_PARTS` component, pJ, each shaped (configs, layers).
 
     Args:
-        table: the :class:`nos.sim.LayerTable`; configs: the hardware configs.
+        table: the :class:`nos.sim.LayerTable`; hw: the configs' columns
+            (:func:`nos.sim.hardware.columns`).
         macs, sram, dram, fused: the result's MACs, SRAM accesses (SCALE-Sim mapping, FuSe
             layers by row broadcast), DRAM traffic and FuSe mask, shaped (configs, layers).
 
@@ -75,45 +90,38 @@ def layer_energy(table, configs: Sequence[Hardware], tech: Tech, macs: np.ndarra
         ValueError: a config's words are not ``tech.word_bits`` wide, or an SRAM size is
             outside the tech table.
     """
-    for h in configs:
-        if h.word_bytes * 8 != tech.word_bits:
-            raise ValueError(f"hardware.word_bytes: the tech table is for {tech.word_bits}-bit words, "
-                             f"got {h.word_bytes} bytes")
-
-    def col(values, dtype=np.int64):
-        return np.array(values, dtype=dtype).reshape(-1, 1)
-
-    rows, cols, batch = (col([getattr(h, name) for h in configs]) for name in ("rows", "cols", "batch"))
-    dataflow = col([DATAFLOWS.index(h.dataflow) for h in configs])
-    fuse = col([h.fuse for h in configs], bool)
+    if np.any(hw.word_bytes * 8 != tech.word_bits):
+        raise ValueError(f"hardware.word_bytes: the tech table is for {tech.word_bits}-bit words, "
+                         f"got {int(hw.word_bytes[hw.word_bytes * 8 != tech.word_bits][0])} bytes")
+    rows, cols, batch = hw.rows, hw.cols, hw.batch
     bits = tech.word_bits
-    pitch_mm = np.sqrt(tech.pe_um2() + np.where(fuse, tech.fuse_pe_um2(), 0.0)) / 1000
+    pitch_mm = np.sqrt(sum(pe_um2(hw, tech))) / 1000
     hop_pj = bits * (tech.register_pj_per_bit + tech.wire_pj_per_bit_mm * pitch_mm)
     bus_pj = bits * tech.wire_pj_per_bit_mm * pitch_mm * cols
     shape = fused.shape
 
-    is_, os_ = dataflow == IS, dataflow == OS
-    used = col([h.fold == "used" for h in configs], bool)
+    is_, os_ = hw.dataflow == IS, hw.dataflow == OS
+    used = hw.fold == USED
     pixels = table.batch * batch * table.out_h * table.out_w  # P of one group's GEMM
     window, filters = table.window, table.group_filters  # K and M
     stores = np.where(os_ & ~fused, pixels * table.num_filters, sram.ofmap_writes)  # os: outputs, not padding
     ifmap_span = np.where(is_, _extent(window, rows, used), _extent(filters, cols, used))
     filter_span = np.select([os_, is_], [_extent(pixels, rows, used), _extent(pixels, cols, used)],
                             _extent(window, rows, used))
-    drain_span = np.where(os_, _extent(pixels, rows, used), _extent(window, rows, used))
-    hops = sram.ifmap_reads * ifmap_span + sram.filter_reads * filter_span + stores * drain_span
+    results = np.where(os_, table.groups * drain_hops(pixels, filters, rows), stores * rows)
+    hops = sram.ifmap_reads * ifmap_span + sram.filter_reads * filter_span + results
     bus = np.zeros(shape)
     if fused.any():
         i, j = np.nonzero(fused)
         n1d = table.batch[j] * batch[i, 0] * table.line_count[j]
         chain = fuse_chain_hops(n1d, table.line_out[j], table.line_kernel[j], table.stride[j], cols[i, 0],
                                 ~used[i, 0])
-        hops[i, j] = chain + stores[i, j] * _extent(n1d, rows[i, 0], used[i, 0])
+        hops[i, j] = chain + drain_hops(n1d, table.line_out[j], rows[i, 0])
         bus[i, j] = sram.filter_reads[i, j] * bus_pj[i, 0]
 
     def sram_pj(name: str, reads: np.ndarray, writes: np.ndarray) -> np.ndarray:
         field = f"{name}_sram_kb"
-        kib = col([getattr(h, field) for h in configs], np.float64)
+        kib = getattr(hw, field).astype(np.float64)
         return bits * (reads * tech.sram("read_pj_per_bit", kib, field)
                        + writes * tech.sram("write_pj_per_bit", kib, field))
 

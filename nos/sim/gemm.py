@@ -1,5 +1,5 @@
 """SCALE-Sim v3's GEMM dataflows (os, ws, is) in closed form, vectorized, under either fold
-convention.
+convention and either drain setting.
 
 A conv lowered to a GEMM has ``P`` output pixels (batch x E x F), window ``K`` = R x S x C
 and ``M`` filters. Each dataflow maps two of them onto the array and streams the third in
@@ -17,9 +17,17 @@ is        K             P             M           T + 2 A_r + A_c - 2          T
 rows and ``c_u <= A_c`` columns. ``padded`` (SCALE-Sim v3 exactly) charges every fold the
 whole ``A_r x A_c`` array; ``used`` ends a fold at its last used PE (derived on the
 cycle-stepped model, ``docs/fuse_dataflow.md`` section 1). A layer takes the sum over its
-folds minus 1 (SCALE-Sim reports the index of the last output write). All functions
-broadcast: layer arrays shaped (L,) against hardware arrays shaped (H, 1) give (H, L)
-results in one pass.
+folds minus 1 (SCALE-Sim reports the index of the last output write).
+
+The drain (``Hardware.drain``, ``docs/fuse_dataflow.md`` section 7): finished results leave
+the array down its columns. ``hidden`` costs a GEMM nothing (an os fold always lasts at least
+as long as its rows take to clear the drain registers; ws/is partial sums cross idle rows
+behind the next fold). ``charged`` adds, per os fold, the ``A_r`` cycles its outputs take to
+leave the array, and per ws/is fold the ``A_r - r_u`` idle rows its last partial sums cross
+(0 under ``padded``).
+
+All functions broadcast: layer arrays shaped (L,) against hardware arrays shaped (H, 1) give
+(H, L) results in one pass.
 """
 from __future__ import annotations
 
@@ -27,15 +35,21 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nos.sim.hardware import DATAFLOWS, FOLDS
+from nos.sim.hardware import DATAFLOWS, DRAINS, FOLDS
 
 OS, WS, IS = (DATAFLOWS.index(name) for name in ("os", "ws", "is"))
 PADDED, USED = (FOLDS.index(name) for name in ("padded", "used"))
+HIDDEN, CHARGED = (DRAINS.index(name) for name in ("hidden", "charged"))
 
 
 def ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Integer ceil(a / b) for positive int arrays."""
     return -(-a // b)
+
+
+def fold_ranges(total: int, size: int) -> list[tuple[int, int]]:
+    """(start, stop) of the consecutive folds of at most ``size`` items that cover ``total``."""
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 class Refetch(NamedTuple):
@@ -78,21 +92,23 @@ def refetch(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols:
     return Refetch(*(np.broadcast_to(count, shape) for count in passes))
 
 
-def scalesim_cycles(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                    dataflow: np.ndarray, fold: np.ndarray) -> np.ndarray:
+def gemm_cycles(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                dataflow: np.ndarray, fold: np.ndarray, drain: np.ndarray) -> np.ndarray:
     """Compute cycles of a P x K x M GEMM: the sum of its fold costs, minus 1.
 
     Summed over the ``RF x CF`` folds, the per-fold costs of the module table give
     ``RF * CF * (T - 2 + a * A_r + A_c) - 1`` under ``padded`` and
     ``RF * CF * (T - 2) + a * CF * S_r + RF * S_c - 1`` under ``used`` (``a`` = 1 for os, 2
     for ws/is; ``S_r`` x ``S_c`` the spatial rows and columns: over the folds, the rows used
-    sum to ``CF * S_r`` and the columns used to ``RF * S_c``).
+    sum to ``CF * S_r`` and the columns used to ``RF * S_c``). A ``charged`` drain adds
+    ``RF * CF * A_r`` (os) or ``CF * (RF * A_r - S_r)`` (ws/is under ``used``).
 
     Args:
         p, k, m: output pixels, window size and filters (int64, broadcastable).
         rows, cols: array size A_r x A_c (int64, broadcastable).
         dataflow: index into :data:`nos.sim.hardware.DATAFLOWS` (broadcastable).
         fold: index into :data:`nos.sim.hardware.FOLDS` (broadcastable).
+        drain: index into :data:`nos.sim.hardware.DRAINS` (broadcastable).
     """
     temporal = _pick(dataflow, k, p, m)
     spatial_rows, spatial_cols = _pick(dataflow, p, k, k), _pick(dataflow, m, m, p)
@@ -100,13 +116,16 @@ def scalesim_cycles(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarra
     row_folds, col_folds = ceil_div(spatial_rows, rows), ceil_div(spatial_cols, cols)
     row_span = _pick(fold, row_folds * rows, spatial_rows)  # the rows of all row folds, summed
     col_span = _pick(fold, col_folds * cols, spatial_cols)
-    return row_folds * col_folds * (temporal - 2) + skews * col_folds * row_span + row_folds * col_span - 1
+    cycles = row_folds * col_folds * (temporal - 2) + skews * col_folds * row_span + row_folds * col_span - 1
+    idle_rows = col_folds * (row_folds * rows - row_span)  # idle rows below the used ones, over the folds
+    charged = _pick(dataflow, row_folds * col_folds * rows, idle_rows, idle_rows)
+    return cycles + _pick(drain, np.zeros_like(charged), charged)
 
 
-def scalesim_sram(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                  dataflow: np.ndarray, fold: np.ndarray) -> SramAccesses:
+def gemm_sram(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+              dataflow: np.ndarray, fold: np.ndarray) -> SramAccesses:
     """SRAM ifmap reads, filter reads and ofmap writes of a P x K x M GEMM (words); arguments
-    as :func:`scalesim_cycles`.
+    as :func:`gemm_cycles` (the drain changes no count).
 
     Both conventions read the same operand words (padding fed to unused PEs is not an SRAM
     read). Under ``padded`` the os ofmap writes are SCALE-Sim v3's, ``P * M + folds * (A_r +

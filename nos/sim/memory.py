@@ -1,6 +1,6 @@
 """Memory model: per-layer DRAM traffic (words) and the bandwidth-bound (roofline) cycles.
 
-Two models, chosen per config by ``Hardware.memory`` (derivations: ``docs/simulator.md``):
+Three models, chosen per config by ``Hardware.memory`` (derivations: ``docs/simulator.md``):
 
 * ``scalesim`` -- SCALE-Sim v3's own buffers (:mod:`nos.sim.buffers`): equal to its
   detailed access report (DRAM ifmap reads, filter reads, ofmap writes) layer by layer. A
@@ -16,6 +16,13 @@ Two models, chosen per config by ``Hardware.memory`` (derivations: ``docs/simula
   partial sums stay in the ofmap SRAM when the outputs being accumulated fit it (ws: one
   filter fold's, is: one pixel fold's), else they spill (written and read back once per
   extra window fold).
+* ``resident`` -- ``ideal`` within each layer, and between layers the activations stay on
+  chip when they fit (:func:`keep_resident`): a layer keeps the part of its output that fits
+  the activation SRAMs (ifmap + ofmap) beside its input and the activations held across it
+  (a residual's input, a FuSe stage's other branch; the table's flow columns,
+  :mod:`nos.sim.flow`), writes only the rest, and the layers that read it fetch only that
+  rest; a residual add fetches the spilled part of the block's input again; the network's
+  input is read and its output written in full.
 
 ``memory_cycles = ceil(total words / dram_words_per_cycle)``; a layer is bound by
 ``max(compute_cycles, memory_cycles)`` (compute and transfers fully overlapped).
@@ -31,11 +38,11 @@ import numpy as np
 
 from nos.sim.buffers import read_capacity, read_misses
 from nos.sim.gemm import IS, OS, Refetch, ceil_div
-from nos.sim.hardware import DATAFLOWS, MEMORY_MODELS
+from nos.sim.hardware import DATAFLOWS, MEMORY_MODELS, Columns
 from nos.sim.layers import KIND
 from nos.sim.streams import Conv, fuse_streams, gemm_ifmap_stream
 
-SCALESIM, IDEAL = (MEMORY_MODELS.index(name) for name in ("scalesim", "ideal"))
+SCALESIM, IDEAL, RESIDENT = (MEMORY_MODELS.index(name) for name in ("scalesim", "ideal", "resident"))
 
 
 class DramTraffic(NamedTuple):
@@ -49,22 +56,6 @@ class DramTraffic(NamedTuple):
     @property
     def total(self) -> np.ndarray:
         return self.ifmap_reads + self.filter_reads + self.ofmap_writes + self.ofmap_reads
-
-
-class Config(NamedTuple):
-    """The hardware columns the memory model reads, each shaped (configs, 1)."""
-
-    rows: np.ndarray
-    cols: np.ndarray
-    dataflow: np.ndarray  # index into DATAFLOWS
-    batch: np.ndarray
-    sram_words: tuple[np.ndarray, np.ndarray, np.ndarray]  # ifmap, filter, ofmap
-    memory: np.ndarray  # index into MEMORY_MODELS
-
-    def take(self, index: np.ndarray) -> Config:
-        """The configs at ``index``."""
-        return Config(self.rows[index], self.cols[index], self.dataflow[index], self.batch[index],
-                      tuple(words[index] for words in self.sram_words), self.memory[index])
 
 
 def _capacity(words: np.ndarray) -> np.ndarray:
@@ -88,9 +79,9 @@ def _inside(size: np.ndarray, pad: np.ndarray, count, length, step) -> np.ndarra
     return _covered(size - pad, count, length, step) - _covered(pad, count, length, step)
 
 
-def write_buffer_writes(stores: np.ndarray, ofmap_words: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def ofmap_dram_writes(stores: np.ndarray, ofmap_words: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """SCALE-Sim's DRAM ofmap writes for ``stores`` words stored by the array (closed form of
-    :func:`nos.sim.buffers.write_buffer_writes`): every store, plus the ``cols - 1`` empty
+    :func:`nos.sim.buffers.simulate_write_buffer`): every store, plus the ``cols - 1`` empty
     slots of one line counted as data when the drain batch ``d = ofmap_words // 2`` is a
     multiple of two or more lines and more than ``d + 1`` words are stored."""
     drain = ofmap_words // 2
@@ -132,7 +123,7 @@ def _streamed_fuse_reads(n, h, w, c, kernel_h, kernel_w, stride, rows, cols, ifm
     return read_misses(streams.ifmap, ifmap_capacity), read_misses(streams.filter, filter_capacity)
 
 
-def _scalesim(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic:
+def _scalesim(table, hw: Columns, passes: Refetch, fused: np.ndarray) -> DramTraffic:
     """SCALE-Sim's DRAM counts of every layer run as ``groups`` GEMMs (FuSe layers: :func:`_fuse`)."""
     g, s = table.groups, table.stride
     e, f, r, sw = table.out_h, table.out_w, table.filter_h, table.filter_w
@@ -155,14 +146,14 @@ def _scalesim(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraf
     if refilled.any():
         i, j = np.nonzero(refilled)
         filters[i, j] = _os_filter_reads(passes.filter[i, j], k[j], m[j], hw.cols[i, 0], cap_f[i, 0])
-    writes = write_buffer_writes(passes.ofmap * (n * e * f) * m, hw.sram_words[2], hw.cols)  # ws/is: partial sums
+    writes = ofmap_dram_writes(passes.ofmap * (n * e * f) * m, hw.sram_words[2], hw.cols)  # ws/is: partial sums
     traffic = DramTraffic(g * ifmap, g * filters, g * writes, np.broadcast_to(np.int64(0), ifmap.shape))
     if fused.any():
         _fuse(table, hw, np.nonzero(fused), traffic, scalesim=True)
     return traffic
 
 
-def _ideal(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic:
+def _ideal(table, hw: Columns, passes: Refetch, fused: np.ndarray) -> DramTraffic:
     """The ``ideal`` model's DRAM counts of every layer (FuSe layers: :func:`_fuse`)."""
     g, s = table.groups, table.stride
     e, f, r, sw = table.out_h, table.out_w, table.filter_h, table.filter_w
@@ -187,7 +178,7 @@ def _ideal(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic
     return traffic
 
 
-def _fuse(table, hw: Config, where: tuple[np.ndarray, np.ndarray], traffic: DramTraffic, scalesim: bool) -> None:
+def _fuse(table, hw: Columns, where: tuple[np.ndarray, np.ndarray], traffic: DramTraffic, scalesim: bool) -> None:
     """Write, in place into ``traffic``, the DRAM words of the FuSe row-broadcast layers at
     ``where`` = (config index, layer index), under SCALE-Sim's buffers or the ideal model."""
     i, j = where
@@ -210,7 +201,7 @@ def _fuse(table, hw: Config, where: tuple[np.ndarray, np.ndarray], traffic: Dram
                 int(table.filter_h[layer]), int(table.filter_w[layer]), int(s[q]), int(rows[q]), int(cols[q]),
                 int(cap_i[q]), int(cap_f[q]))
         traffic.ifmap_reads[where], traffic.filter_reads[where] = ifmap, filters
-        traffic.ofmap_writes[where] = write_buffer_writes(outputs, ofmap_words, cols)
+        traffic.ofmap_writes[where] = ofmap_dram_writes(outputs, ofmap_words, cols)
         return
     # ideal: the non-padding inputs of the 1-D convs that lie on non-padding lines
     row_conv = table.kind[j] == KIND["dw_1xk"]
@@ -233,21 +224,63 @@ def _fuse(table, hw: Config, where: tuple[np.ndarray, np.ndarray], traffic: Dram
     traffic.ofmap_reads[where] = 0
 
 
-_MODELS = {SCALESIM: _scalesim, IDEAL: _ideal}
+_MODELS = {SCALESIM: _scalesim, IDEAL: _ideal, RESIDENT: _ideal}  # resident: then keep_resident
 
 
-def dram_traffic(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramTraffic:
+def keep_resident(table, hw: Columns, traffic: DramTraffic) -> DramTraffic:
+    """``traffic`` (the ``ideal`` model's, within each layer) less the activations that stay on
+    chip between layers, for the configs whose model is ``resident`` (the others unchanged).
+
+    A layer keeps ``min(output, max(0, capacity - input - held))`` words of its output on chip,
+    ``capacity`` being the ifmap and ofmap SRAMs together (they hold activations; between layers
+    they swap roles) and ``held`` the activations held across it (:mod:`nos.sim.flow`), counted
+    whole; the last layer of a network keeps nothing. Its DRAM ofmap writes fall by what it
+    keeps; a layer reading the outputs of earlier layers (``source``, ``sources``) fetches the
+    spilled share of them, so its DRAM ifmap reads are ``ideal``'s times that share (0 for a
+    vector, all for the network's input); a residual add (``skip``) fetches the spilled part of
+    the tensor it adds.
+    """
+    resident = hw.chose("memory", "resident")
+    if not resident.any():
+        return traffic
+    n = table.batch * hw.batch
+    in_words = n * table.channels * (table.ifmap_h - 2 * table.pad_h) * (table.ifmap_w - 2 * table.pad_w)
+    out_words = n * table.num_filters * table.out_h * table.out_w
+    capacity = hw.sram_words[0] + hw.sram_words[2]
+    kept = np.clip(capacity - in_words - n * table.held, 0, out_words)
+    kept[:, table.offsets[1:] - 1] = 0  # a network's output leaves the chip
+    layer = np.arange(len(table))
+    reads = table.source > 0
+    last = np.where(reads, layer - table.source, 0)  # the producers of a layer's input: rows first..last
+    first = np.where(reads, last - table.sources + 1, 0)
+
+    def between(values: np.ndarray) -> np.ndarray:
+        summed = np.concatenate([np.zeros((values.shape[0], 1), dtype=np.int64), np.cumsum(values, axis=1)], axis=1)
+        return summed[:, last + 1] - summed[:, first]
+
+    made, made_kept = between(np.broadcast_to(out_words, kept.shape)), between(kept)
+    ifmap = np.select([reads, table.source < 0], [traffic.ifmap_reads * (made - made_kept) // np.maximum(made, 1), 0],
+                      traffic.ifmap_reads)
+    added = table.skip > 0
+    skipped = np.where(added, layer - table.skip, 0)
+    ifmap = ifmap + np.where(added, np.broadcast_to(out_words, kept.shape)[:, skipped] - kept[:, skipped], 0)
+    return DramTraffic(np.where(resident, ifmap, traffic.ifmap_reads), traffic.filter_reads,
+                       np.where(resident, traffic.ofmap_writes - kept, traffic.ofmap_writes), traffic.ofmap_reads)
+
+
+def dram_traffic(table, hw: Columns, passes: Refetch, fused: np.ndarray) -> DramTraffic:
     """DRAM words each layer of ``table`` moves on each config, under each config's model.
 
     Args:
-        table: a :class:`nos.sim.LayerTable` (columns shaped (layers,)).
-        hw: the config columns, each shaped (configs, 1).
+        table: a :class:`nos.sim.LayerTable` (columns shaped (layers,)): whole networks when a
+            config's model is ``resident``, which reads each layer's neighbours.
+        hw: the config columns (:func:`nos.sim.hardware.columns`), each shaped (configs, 1).
         passes: the dataflow's operand pass counts (:func:`nos.sim.gemm.refetch`), (configs, layers).
         fused: bool (configs, layers), true where a layer runs on the FuSe dataflow.
     """
     models = hw.memory[:, 0]
     if np.all(models == models[0]):
-        return _MODELS[int(models[0])](table, hw, passes, fused)
+        return keep_resident(table, hw, _MODELS[int(models[0])](table, hw, passes, fused))
     out = DramTraffic(*(np.zeros(fused.shape, dtype=np.int64) for _ in DramTraffic._fields))
     for model in np.unique(models):
         index = np.flatnonzero(models == model)
@@ -255,7 +288,7 @@ def dram_traffic(table, hw: Config, passes: Refetch, fused: np.ndarray) -> DramT
                                                                     for p in passes)), fused[index])
         for counts, values in zip(out, part):
             counts[index] = values
-    return out
+    return keep_resident(table, hw, out)
 
 
 def memory_cycles(traffic: DramTraffic, words_per_cycle: np.ndarray) -> np.ndarray:

@@ -17,11 +17,11 @@ import numpy as np
 
 from nos.arch import Arch
 from nos.sim.fuse import rowbroadcast_counts
-from nos.sim.gemm import Refetch, SramAccesses, refetch, scalesim_cycles, scalesim_sram
+from nos.sim.gemm import Refetch, SramAccesses, gemm_cycles, gemm_sram, refetch
 from nos.sim.energy import ENERGY_PARTS, layer_energy
-from nos.sim.hardware import DATAFLOWS, FOLDS, MEMORY_MODELS, Hardware
+from nos.sim.hardware import Hardware, columns
 from nos.sim.layers import KINDS, LayerTable
-from nos.sim.memory import Config, DramTraffic, dram_traffic, memory_cycles
+from nos.sim.memory import DramTraffic, dram_traffic, memory_cycles
 from nos.sim.paper import paper_cycles
 from nos.sim.tech import DEFAULT_TECH, Tech
 
@@ -30,27 +30,6 @@ MODELS = ("scalesim", "paper", "paper_era")
 :mod:`nos.sim.fuse`, both under ``Hardware.fold``), ``paper`` (the authors' released
 formulas, floor output sizes) and ``paper_era`` (the formulas that produced the published
 table, see :mod:`nos.sim.paper`); the paper models ignore ``dataflow`` and ``fold``."""
-
-
-class _HardwareColumns:
-    """Hardware fields as (configs, 1) read-only arrays (shared: see :func:`_hardware_columns`)."""
-
-    def __init__(self, configs: Sequence[Hardware]):
-        def col(values, dtype=np.int64):
-            column = np.array(values, dtype=dtype).reshape(-1, 1)
-            column.flags.writeable = False
-            return column
-
-        self.rows = col([h.rows for h in configs])
-        self.cols = col([h.cols for h in configs])
-        self.dataflow = col([DATAFLOWS.index(h.dataflow) for h in configs])
-        self.fold = col([FOLDS.index(h.fold) for h in configs])
-        self.fuse = col([h.fuse for h in configs], bool)
-        self.batch = col([h.batch for h in configs])
-        self.clock_mhz = col([h.clock_mhz for h in configs], np.float64)
-        self.bandwidth = col([h.dram_words_per_cycle for h in configs], np.float64)
-        self.sram_words = tuple(col(words) for words in zip(*(h.sram_words() for h in configs)))
-        self.memory = col([MEMORY_MODELS.index(h.memory) for h in configs])
 
 
 def _spread(values: Any, index: np.ndarray, shape: tuple[int, int]) -> Any:
@@ -87,12 +66,6 @@ def clear_row_cycles() -> None:
     _ROW_CYCLES.clear()
 
 
-@functools.lru_cache(maxsize=256)
-def _hardware_columns(configs: tuple[Hardware, ...]) -> _HardwareColumns:
-    """The columns of ``configs``, built once per distinct tuple of configs (Hardware is frozen)."""
-    return _HardwareColumns(configs)
-
-
 def _per_layer(counts: str, field: str, doc: str) -> property:
     """A SimResult property: per-layer ``field`` of the cached ``counts`` (an SRAM or DRAM tuple)."""
     return property(lambda self: self._layers(getattr(getattr(self, counts), field)), doc=doc)
@@ -119,7 +92,7 @@ class SimResult:
         self.hardware = tuple(hardware)
         self.model = model
         self.tech = tech
-        self._hw = _hardware_columns(self.hardware)
+        self._hw = columns(self.hardware)
         self._one_config = one_config
         self._one_network = one_network
 
@@ -149,9 +122,10 @@ class SimResult:
     @cached_property
     def _distinct(self) -> tuple[SimResult, np.ndarray] | None:
         """(a result on the table's distinct rows, each layer's row in it), or None where the
-        table does not know its rows or they hardly repeat."""
+        table does not know its rows, they hardly repeat, or a config's memory model is
+        ``resident`` (whose DRAM words depend on each layer's neighbours)."""
         keys = self.table.row_keys
-        if keys is None or len(keys) == 0:
+        if keys is None or len(keys) == 0 or self._hw.chose("memory", "resident").any():
             return None
         if keys.max() < 4 * len(keys):
             seen = np.zeros(int(keys.max()) + 1, dtype=bool)
@@ -190,7 +164,8 @@ class SimResult:
         configs, layers = np.nonzero(self._fused)
         costs = rowbroadcast_counts(n1d=t.batch[layers] * hw.batch[configs, 0] * t.line_count[layers],
                                     out_len=t.line_out[layers], kernel=t.line_kernel[layers], stride=t.stride[layers],
-                                    rows=hw.rows[configs, 0], cols=hw.cols[configs, 0], fold=hw.fold[configs, 0])
+                                    rows=hw.rows[configs, 0], cols=hw.cols[configs, 0], fold=hw.fold[configs, 0],
+                                    drain=hw.drain[configs, 0])
         return (configs, layers), costs
 
     def _with_rowbroadcast(self, gemm_values: np.ndarray, name: str) -> np.ndarray:
@@ -205,7 +180,7 @@ class SimResult:
     @_per_distinct_row
     def _sram(self) -> SramAccesses:
         hw = self._hw
-        gemm = scalesim_sram(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold)
+        gemm = gemm_sram(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold)
         return SramAccesses(*(self._with_rowbroadcast(v, name) for v, name in zip(gemm, SramAccesses._fields)))
 
     @cached_property
@@ -232,7 +207,7 @@ class SimResult:
     def _cycles_of_rows(self) -> np.ndarray:
         hw = self._hw
         if self.model == "scalesim":
-            cycles = scalesim_cycles(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold)
+            cycles = gemm_cycles(*self._gemm_shape, hw.rows, hw.cols, hw.dataflow, hw.fold, hw.drain)
             return self._with_rowbroadcast(cycles, "cycles")
         cycles = paper_cycles(self.table, hw.batch, hw.rows, hw.cols, hw.fuse, self.model == "paper_era")
         return np.ceil(cycles).astype(np.int64)
@@ -240,12 +215,11 @@ class SimResult:
     @_per_distinct_row
     def _dram(self) -> DramTraffic:
         hw = self._hw
-        return dram_traffic(self.table, Config(hw.rows, hw.cols, hw.dataflow, hw.batch, hw.sram_words, hw.memory),
-                            self._passes, self._fused)
+        return dram_traffic(self.table, self._hw, self._passes, self._fused)
 
     @_per_distinct_row
     def _memory_cycles(self) -> np.ndarray:
-        return memory_cycles(self._dram, self._hw.bandwidth)
+        return memory_cycles(self._dram, self._hw.dram_words_per_cycle)
 
     @cached_property
     def _roofline_cycles(self) -> np.ndarray:
@@ -257,7 +231,7 @@ class SimResult:
 
     @_per_distinct_row
     def _energy(self) -> dict[str, np.ndarray]:
-        return layer_energy(self.table, self.hardware, self.tech, self._macs, self._sram, self._dram, self._fused)
+        return layer_energy(self.table, self._hw, self.tech, self._macs, self._sram, self._dram, self._fused)
 
     @_per_distinct_row
     def _layer_energy(self) -> np.ndarray:

@@ -3,9 +3,10 @@
 A literal register-level model that moves real numbers through a ``rows`` x ``cols`` array
 one clock cycle at a time (numpy across the PE grid, a Python loop over cycles). It is slow
 and meant for small layers in tests: its outputs must equal the convolution and its cycle
-counts must equal the closed forms (:func:`nos.sim.gemm.scalesim_cycles` for the ``os``,
-``ws`` and ``is`` GEMM dataflows; :func:`nos.sim.fuse.rowbroadcast` for the FuSe row
-broadcast), under either fold convention of :data:`nos.sim.hardware.FOLDS`.
+counts must equal the closed forms (:func:`nos.sim.gemm.gemm_cycles` for the ``os``, ``ws``
+and ``is`` GEMM dataflows; :func:`nos.sim.fuse.rowbroadcast` for the FuSe row broadcast),
+under either fold convention of :data:`nos.sim.hardware.FOLDS` and either drain setting of
+:data:`nos.sim.hardware.DRAINS`.
 
 Conventions shared by every array (see ``docs/fuse_dataflow.md``):
 
@@ -18,21 +19,32 @@ Conventions shared by every array (see ``docs/fuse_dataflow.md``):
 - Fold conventions: ``padded`` schedules a fold over the whole array (PEs beyond the used
   ones are fed zeros, which are not SRAM reads) and ends it when every PE of the array has
   done its MACs; ``used`` feeds only the used PEs and ends the fold with the last MAC of the
-  last used PE. Moving results out of the array is not charged (output stationary: a
-  shadow register drains while the next fold runs; ws/is: partial sums below the last
-  used row flow to the edge behind the next fold's).
+  last used PE.
+- Results leave the array down its columns into the ofmap SRAM at the bottom edge (section 7
+  of the doc). Output-stationary folds (``os`` and FuSe) move their accumulators into the
+  drain registers (:class:`_DrainChain`) at the edge that ends the fold; ``ws``/``is``
+  partial sums flow down through the rows as they are formed and cross the rows below the
+  used ones as plain registers. ``hidden`` drain: the next fold computes while the drain
+  registers shift (a fold whose outputs cannot enter them yet waits); the layer's cycles end
+  with its last fold (its outputs leave while the next layer computes, which the model
+  assumes, like SCALE-Sim's, to start at once), so the drain registers start as a previous
+  fold left them. ``charged`` drain: a fold starts only once the previous fold's results
+  have left the array, and the layer's cycles end with its last result written.
 - An operand register that holds nothing holds NaN, so a MAC on a missing operand poisons
   the output instead of passing silently.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nos.sim.hardware import DATAFLOWS, FOLDS
+from nos.sim.gemm import fold_ranges
+from nos.sim.hardware import DATAFLOWS, DRAINS, FOLDS
+
+_EMPTY, _FOREIGN = -1, -2  # drain register tags: nothing, a word of an earlier layer (else: an output index)
 
 
 @dataclass(frozen=True)
@@ -41,10 +53,14 @@ class SteppedRun:
 
     Attributes:
         output: the layer's output, (N, M, E, F) float64, as ``torch.nn.functional.conv2d``.
-        cycles: clock cycles stepped, over all folds.
+        cycles: clock cycles stepped, over all folds (and drain stalls).
         ifmap_reads: input words read from SRAM into the array edge.
         filter_reads: filter words read from SRAM into the array edge or a row bus.
-        ofmap_writes: output words written to SRAM.
+        ofmap_writes: output words (``ws``/``is``: partial sums) written to SRAM.
+        result_hops: register writes of results on their way out of the array: an ``os`` or
+            FuSe output entering the drain register of its PE and every one below it, a
+            ``ws``/``is`` partial sum entering the sum register of every row (what
+            :mod:`nos.sim.energy` prices as the results' hops).
     """
 
     output: np.ndarray
@@ -52,6 +68,7 @@ class SteppedRun:
     ifmap_reads: int
     filter_reads: int
     ofmap_writes: int
+    result_hops: int
 
     @property
     def last_cycle(self) -> int:
@@ -59,26 +76,100 @@ class SteppedRun:
         return self.cycles - 1
 
 
-def _folds(total: int, size: int) -> Iterator[tuple[int, int]]:
-    """(start, stop) of consecutive folds of at most ``size`` items covering ``total``."""
-    for start in range(0, total, size):
-        yield start, min(start + size, total)
+@dataclass(frozen=True)
+class _Fold:
+    """What stepping one fold gives :func:`_run_folds`.
+
+    ``cycles`` are its compute cycles (``ws``/``is``: up to its last MAC) and ``tail`` the
+    cycles after them until its last partial sum has left the bottom row (``ws``/``is``
+    only); ``loaded`` is the number of rows whose accumulators enter the drain registers at
+    the end of the fold, with their output indices ``tags`` and values (``os``/FuSe; None
+    for ``ws``/``is``, whose results leave as they are formed)."""
+
+    cycles: int
+    ifmap_reads: int
+    filter_reads: int
+    sram_writes: int
+    hops: int
+    tail: int = 0
+    loaded: int = 0
+    tags: np.ndarray | None = None
+    values: np.ndarray | None = None
 
 
-def _run_folds(spatial_rows: int, spatial_cols: int, rows: int, cols: int,
-               step_fold: Callable[[int, int, int, int], tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
-    """Step every fold of a (spatial_rows x spatial_cols) mapping, back to back.
+class _DrainChain:
+    """The drain registers: one shift chain per array column, ``rows`` registers deep, its
+    bottom register written into the ofmap SRAM every cycle.
+
+    Each clock edge writes the bottom register's word (if it holds one) and moves every word
+    one row down; on a *load* edge the top ``loaded`` rows take the ending fold's
+    accumulators instead, which needs the rows ``0 .. loaded - 2`` empty (their words would
+    otherwise be overwritten; row ``loaded - 1``'s word moves on to row ``loaded``).
+    """
+
+    def __init__(self, rows: int, cols: int, outputs: int, foreign: bool):
+        self.tags = np.full((rows, cols), _FOREIGN if foreign else _EMPTY, dtype=np.int64)
+        self.values = np.zeros((rows, cols))
+        self.out = np.full(outputs, np.nan)
+        self.writes = self.hops = 0
+
+    def can_load(self, loaded: int) -> bool:
+        return bool(np.all(self.tags[:loaded - 1] == _EMPTY))
+
+    def holds_words(self) -> bool:
+        return bool(np.any(self.tags != _EMPTY))
+
+    def holds_outputs(self) -> bool:
+        return bool(np.any(self.tags >= 0))
+
+    def clock(self, fold: _Fold | None = None) -> None:
+        """One clock edge; ``fold`` given: a load edge for its accumulators."""
+        bottom = self.tags[-1] >= 0
+        self.out[self.tags[-1][bottom]] = self.values[-1][bottom]
+        self.writes += int(np.count_nonzero(bottom))
+        self.tags[1:], self.values[1:] = self.tags[:-1].copy(), self.values[:-1].copy()
+        self.tags[0], self.values[0] = _EMPTY, 0.0
+        if fold is not None:
+            self.tags[:fold.loaded] = fold.tags
+            self.values[:fold.loaded] = fold.values
+        self.hops += int(np.count_nonzero(self.tags >= 0))
+
+
+def _run_folds(spatial_rows: int, spatial_cols: int, rows: int, cols: int, drain: str,
+               step_fold: Callable[[int, int, int, int], _Fold],
+               chain: _DrainChain | None) -> tuple[int, int, int, int, int]:
+    """Step every fold of a (spatial_rows x spatial_cols) mapping, back to back, the column
+    folds of a row fold consecutively, with the drain between them (``chain``: the drain
+    registers of an output-stationary array; None for ``ws``/``is``).
 
     ``step_fold(r0, r1, c0, c1)`` steps the fold of spatial rows ``r0:r1`` and columns
-    ``c0:c1``, stores its outputs, and returns its cycles, ifmap reads, filter reads and
-    ofmap writes; the column folds of a row fold run consecutively. Returns the sums.
+    ``c0:c1`` and stores its ``ws``/``is`` results. Returns the cycles, ifmap reads, filter
+    reads, ofmap writes and result hops of the layer.
     """
-    totals = np.zeros(4, dtype=np.int64)
-    for r0, r1 in _folds(spatial_rows, rows):
-        for c0, c1 in _folds(spatial_cols, cols):
-            totals += step_fold(r0, r1, c0, c1)
-    cycles, ifmap_reads, filter_reads, ofmap_writes = (int(total) for total in totals)
-    return cycles, ifmap_reads, filter_reads, ofmap_writes
+    charged = drain == "charged"
+    cycles = ifmap_reads = filter_reads = writes = hops = 0
+    for r0, r1 in fold_ranges(spatial_rows, rows):
+        for c0, c1 in fold_ranges(spatial_cols, cols):
+            fold = step_fold(r0, r1, c0, c1)
+            cycles += fold.cycles + (fold.tail if charged else 0)
+            ifmap_reads, filter_reads = ifmap_reads + fold.ifmap_reads, filter_reads + fold.filter_reads
+            writes, hops = writes + fold.sram_writes, hops + fold.hops
+            if chain is None:
+                continue
+            for _ in range(fold.cycles - 1):
+                chain.clock()
+            while not chain.can_load(fold.loaded):  # the fold's outputs wait for the drain registers
+                chain.clock()
+                cycles += 1
+            chain.clock(fold)
+            while charged and chain.holds_words():  # the next fold waits for these outputs to leave
+                chain.clock()
+                cycles += 1
+    if chain is not None:
+        while chain.holds_outputs():  # hidden: the last fold's outputs leave behind the next layer
+            chain.clock()
+        writes, hops = writes + chain.writes, hops + chain.hops
+    return cycles, ifmap_reads, filter_reads, writes, hops
 
 
 def _check_int(name: str, value: object) -> int:
@@ -107,9 +198,12 @@ def _padded(x: np.ndarray, padding: int | tuple[int, int]) -> np.ndarray:
 
 def _shift_in(registers: np.ndarray, edge: np.ndarray, axis: int) -> np.ndarray:
     """Registers after one clock: every entry moves one place along ``axis``, ``edge`` enters."""
-    edge = np.expand_dims(edge, axis)
-    kept = registers[:, :-1] if axis == 1 else registers[:-1, :]
-    return np.concatenate([edge, kept], axis=axis)
+    shifted = np.empty_like(registers)
+    if axis == 1:
+        shifted[:, 0], shifted[:, 1:] = edge, registers[:, :-1]
+    else:
+        shifted[0], shifted[1:] = edge, registers[:-1]
+    return shifted
 
 
 def _edge_stream(matrix: np.ndarray, cycle: int, fed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +213,9 @@ def _edge_stream(matrix: np.ndarray, cycle: int, fed: int) -> tuple[np.ndarray, 
     index = np.arange(len(matrix))
     k = cycle - index
     valid = (k >= 0) & (k < matrix.shape[1]) & (index < fed)
-    return np.where(valid, matrix[index, np.clip(k, 0, matrix.shape[1] - 1)], np.nan), valid
+    values = np.full(len(matrix), np.nan)
+    values[valid] = matrix[index[valid], k[valid]]
+    return values, valid
 
 
 def _step_os_fold(a: np.ndarray, b: np.ndarray, rows: int, cols: int,
@@ -131,8 +227,8 @@ def _step_os_fold(a: np.ndarray, b: np.ndarray, rows: int, cols: int,
     of array column ``j`` skewed by ``j`` and moves down; PE ``(i, j)`` accumulates its
     output in place. ``padded``: rows and columns beyond ``ru``/``cu`` are fed zeros and the
     fold ends when every PE of the array has done its ``T`` MACs (SCALE-Sim); otherwise only
-    the used PEs are fed and the fold ends when they have. Returns the (ru, cu) outputs, the
-    fold's cycles, and its ifmap and filter SRAM reads (words).
+    the used PEs are fed and the fold ends when they have. Returns the (ru, cu) accumulators,
+    the fold's cycles, and its ifmap and filter SRAM reads (words).
     """
     used_rows, depth = a.shape
     used_cols = b.shape[1]
@@ -161,21 +257,21 @@ def _step_os_fold(a: np.ndarray, b: np.ndarray, rows: int, cols: int,
 
 
 def _step_stationary_fold(held: np.ndarray, streamed: np.ndarray, rows: int, cols: int,
-                          padded: bool) -> tuple[np.ndarray, int, int, int, int]:
+                          padded: bool) -> tuple[np.ndarray, _Fold]:
     """Step one weight- or input-stationary fold: PE ``(i, j)`` holds ``held[i, j]`` (ru, cu)
     while ``streamed`` (T, ru) flows through; returns the (T, cu) partial sums
-    ``streamed @ held``.
+    ``streamed @ held`` and the fold's counts (held words as ifmap reads, streamed words as
+    filter reads: the caller swaps them for ``ws``).
 
     Load: the held operand enters the top of the array one row per cycle, the bottom row's
     first, and moves down one PE per cycle, so it is in place after as many cycles as rows
     are loaded. Stream: ``streamed[t, i]`` enters the left edge of array row ``i`` in cycle
     ``t + i`` after the load and moves right; partial sums move down one PE per cycle, each
-    PE adding its product to the sum arriving from above (0 in row 0); the sum of ``t`` for
-    column ``j`` leaves the last scheduled row. ``padded``: all ``rows`` x ``cols`` PEs are
-    loaded and fed (zeros beyond ``ru``/``cu``) and the sums leave the bottom row;
-    otherwise only the used PEs are, and the sums leave row ``ru - 1``. The fold ends with
-    the last MAC of the last scheduled PE. Returns the partial sums, the fold's cycles, the
-    held and streamed words read from SRAM and the partial sums written.
+    PE adding its product to the sum arriving from above (0 in row 0), and leave the bottom
+    row into the ofmap SRAM. ``padded``: all ``rows`` x ``cols`` PEs are loaded and fed
+    (zeros beyond ``ru``/``cu``); otherwise only the used PEs are, and the rows below them
+    pass the sums on as plain registers. The fold's cycles end with the last MAC of the last
+    scheduled PE; its tail is the cycles until its last sum has left the bottom row.
     """
     used_rows, used_cols = held.shape
     depth = streamed.shape[0]
@@ -187,32 +283,38 @@ def _step_stationary_fold(held: np.ndarray, streamed: np.ndarray, rows: int, col
     for row in range(fed_rows - 1, -1, -1):  # one cycle per loaded row, the bottom one first
         weights = _shift_in(weights, np.where(col_fed, padded_held[row], np.nan), axis=0)
         weight_valid = _shift_in(weight_valid, col_fed, axis=0)
-    held_reads = held.size
     left = np.zeros((rows, depth))
     left[:used_rows] = streamed.T
     a_reg, a_valid = np.full((rows, cols), np.nan), np.zeros((rows, cols), dtype=bool)
-    sums = np.full((rows, cols), np.nan)
+    sums, sum_valid = np.full((rows, cols), np.nan), np.zeros((rows, cols), dtype=bool)
+    passing = (np.arange(rows) >= fed_rows)[:, None]  # rows below the scheduled ones pass sums on
     macs = np.zeros((rows, cols), dtype=np.int64)
     out = np.full((depth, used_cols), np.nan)
-    exit_row, exit_cols = fed_rows - 1, np.arange(used_cols)
-    cycle = streamed_reads = writes = 0
-    while macs[:fed_rows, :fed_cols].min() < depth:
+    columns = np.arange(used_cols)
+    cycle = streamed_reads = writes = hops = 0
+    compute = None  # cycles up to the last MAC
+    while compute is None or writes < depth * used_cols:
         a_edge, on_left = _edge_stream(left, cycle, fed_rows)
         a_reg, a_valid = _shift_in(a_reg, a_edge, axis=1), _shift_in(a_valid, on_left, axis=1)
         fire = a_valid & weight_valid
         above = _shift_in(sums, np.zeros(cols), axis=0)  # each PE's sum from the PE above, last cycle
-        sums = np.where(fire, above + a_reg * weights, np.nan)
+        from_above = _shift_in(sum_valid, np.zeros(cols, dtype=bool), axis=0)
+        sum_valid = fire | (passing & from_above)
+        sums = np.where(fire, above + a_reg * weights, np.where(sum_valid, above, np.nan))
         macs += fire
-        leaving = fire[exit_row, :used_cols]
-        out[cycle - exit_row - exit_cols[leaving], exit_cols[leaving]] = sums[exit_row, :used_cols][leaving]
-        writes += np.count_nonzero(leaving)
+        hops += int(np.count_nonzero(sum_valid[:, :used_cols]))
+        leaving = sum_valid[rows - 1, :used_cols]
+        out[cycle - (rows - 1) - columns[leaving], columns[leaving]] = sums[rows - 1, :used_cols][leaving]
+        writes += int(np.count_nonzero(leaving))
         streamed_reads += np.count_nonzero(on_left[:used_rows])
         cycle += 1
-    return out, fed_rows + cycle, held_reads, streamed_reads, writes
+        if compute is None and macs[:fed_rows, :fed_cols].min() == depth:
+            compute = cycle
+    return out, _Fold(fed_rows + compute, held.size, streamed_reads, writes, hops, tail=cycle - compute)
 
 
 def step_gemm_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tuple[int, int],
-                   rows: int, cols: int, *, dataflow: str, fold: str) -> SteppedRun:
+                   rows: int, cols: int, *, dataflow: str, fold: str, drain: str) -> SteppedRun:
     """Step a dense conv (groups 1), GEMM-mapped, through an ``os``, ``ws`` or ``is`` array.
 
     The conv is lowered as in SCALE-Sim: an ifmap operand matrix (P x K) with P = N*E*F
@@ -225,10 +327,12 @@ def step_gemm_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tup
     Args:
         x: input (N, C, H, W); w: filters (M, C, R, S); stride: both dimensions;
         padding: zeros per side, an int or (pad_h, pad_w); rows, cols: array size (PEs);
-        dataflow: one of :data:`nos.sim.hardware.DATAFLOWS`; fold: one of :data:`nos.sim.hardware.FOLDS`.
+        dataflow: one of :data:`nos.sim.hardware.DATAFLOWS`; fold: one of
+        :data:`nos.sim.hardware.FOLDS`; drain: one of :data:`nos.sim.hardware.DRAINS`.
     """
     stride, rows, cols = (_check_int(n, v) for n, v in (("stride", stride), ("rows", rows), ("cols", cols)))
     dataflow, padded = _check_choice("dataflow", dataflow, DATAFLOWS), _check_choice("fold", fold, FOLDS) == "padded"
+    drain = _check_choice("drain", drain, DRAINS)
     xp = _padded(x, padding)
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 4 or w.shape[1] != xp.shape[1]:
@@ -242,26 +346,37 @@ def step_gemm_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tup
     weights = w.reshape(filters, -1).T
     pixels, depth = ifmap.shape
     out = np.zeros((pixels, filters))
+    chain = _DrainChain(rows, cols, pixels * filters, foreign=drain == "hidden") if dataflow == "os" else None
 
-    def step_os(r0: int, r1: int, c0: int, c1: int) -> tuple[int, int, int, int]:
-        out[r0:r1, c0:c1], *counts = _step_os_fold(ifmap[r0:r1], weights[:, c0:c1], rows, cols, padded)
-        return (*counts, (r1 - r0) * (c1 - c0))
+    def step_os(r0: int, r1: int, c0: int, c1: int) -> _Fold:
+        acc, cycles, ifmap_reads, filter_reads = _step_os_fold(ifmap[r0:r1], weights[:, c0:c1], rows, cols, padded)
+        tags = np.arange(r0, r1)[:, None] * filters + np.arange(c0, c1)[None, :]
+        loaded = rows if padded else r1 - r0
+        return _Fold(cycles, ifmap_reads, filter_reads, 0, 0, loaded=loaded, tags=_grid(tags, loaded, cols, _EMPTY),
+                     values=_grid(acc, loaded, cols, 0.0))
 
-    def step_ws(r0: int, r1: int, c0: int, c1: int) -> tuple[int, int, int, int]:
-        sums, cycles, filter_reads, ifmap_reads, writes = _step_stationary_fold(
-            weights[r0:r1, c0:c1], ifmap[:, r0:r1], rows, cols, padded)
+    def step_ws(r0: int, r1: int, c0: int, c1: int) -> _Fold:
+        sums, fold = _step_stationary_fold(weights[r0:r1, c0:c1], ifmap[:, r0:r1], rows, cols, padded)
         out[:, c0:c1] += sums
-        return cycles, ifmap_reads, filter_reads, writes
+        return _Fold(fold.cycles, fold.filter_reads, fold.ifmap_reads, fold.sram_writes, fold.hops, tail=fold.tail)
 
-    def step_is(r0: int, r1: int, c0: int, c1: int) -> tuple[int, int, int, int]:
-        sums, cycles, ifmap_reads, filter_reads, writes = _step_stationary_fold(
-            ifmap[c0:c1, r0:r1].T, weights[r0:r1].T, rows, cols, padded)
+    def step_is(r0: int, r1: int, c0: int, c1: int) -> _Fold:
+        sums, fold = _step_stationary_fold(ifmap[c0:c1, r0:r1].T, weights[r0:r1].T, rows, cols, padded)
         out[c0:c1] += sums.T
-        return cycles, ifmap_reads, filter_reads, writes
+        return fold
 
     mapping = {"os": (pixels, filters, step_os), "ws": (depth, filters, step_ws), "is": (depth, pixels, step_is)}
-    counts = _run_folds(*mapping[dataflow][:2], rows, cols, mapping[dataflow][2])
+    counts = _run_folds(*mapping[dataflow][:2], rows, cols, drain, mapping[dataflow][2], chain)
+    if chain is not None:
+        out = chain.out.reshape(pixels, filters)
     return SteppedRun(out.reshape(batch, out_h, out_w, filters).transpose(0, 3, 1, 2), *counts)
+
+
+def _grid(values: np.ndarray, rows: int, cols: int, fill: float | int) -> np.ndarray:
+    """``values`` (ru, cu) in the top-left corner of a (rows, cols) grid of ``fill``."""
+    grid = np.full((rows, cols), fill, dtype=np.asarray(values).dtype)
+    grid[:values.shape[0], :values.shape[1]] = values
+    return grid
 
 
 def _step_fuse_fold(segments: np.ndarray, taps: np.ndarray, used_cols: int, stride: int,
@@ -278,8 +393,9 @@ def _step_fuse_fold(segments: np.ndarray, taps: np.ndarray, used_cols: int, stri
     SRAM reads), so the used PEs stay ``0 .. used_cols - 1``. Either way PE ``q`` holds
     segment input ``(used_cols - 1 - q) * stride + t`` at tap ``t``, so it accumulates output
     ``used_cols - 1 - q``. Rows beyond ``ru = len(segments)`` get no input and stay idle.
-    The fold ends with the last tap. Returns the (ru, used_cols) outputs in output order,
-    the fold's cycles, and its ifmap and filter SRAM reads (words).
+    The fold ends with the last tap. Returns the (ru, used_cols) accumulators as they lie on
+    the PEs (output ``used_cols - 1 - q`` in column ``q``), the fold's cycles, and its ifmap
+    and filter SRAM reads (words).
     """
     used_rows, length = segments.shape
     kernel = taps.shape[1]
@@ -312,11 +428,11 @@ def _step_fuse_fold(segments: np.ndarray, taps: np.ndarray, used_cols: int, stri
         filter_reads += np.count_nonzero(broadcasting)
         tap += broadcasting
         cycle += 1
-    return acc[:used_rows, used_cols - 1::-1], cycle, ifmap_reads, filter_reads
+    return acc[:used_rows, :used_cols], cycle, ifmap_reads, filter_reads
 
 
 def step_fuse_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tuple[int, int],
-                   rows: int, cols: int, *, fold: str) -> SteppedRun:
+                   rows: int, cols: int, *, fold: str, drain: str) -> SteppedRun:
     """Step a 1xK or Kx1 depthwise conv through the FuSe row-broadcast array.
 
     A 1xK conv is N*C*E independent 1-D convs (one per batch image, channel and output row
@@ -327,10 +443,12 @@ def step_fuse_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tup
     Args:
         x: input (N, C, H, W); w: depthwise filters (C, 1, 1, K) or (C, 1, K, 1);
         stride: both dimensions; padding: zeros per side, an int or (pad_h, pad_w);
-        rows, cols: array size (PEs); fold: one of :data:`nos.sim.hardware.FOLDS`.
+        rows, cols: array size (PEs); fold: one of :data:`nos.sim.hardware.FOLDS`; drain:
+        one of :data:`nos.sim.hardware.DRAINS`.
     """
     stride, rows, cols = (_check_int(n, v) for n, v in (("stride", stride), ("rows", rows), ("cols", cols)))
     padded = _check_choice("fold", fold, FOLDS) == "padded"
+    drain = _check_choice("drain", drain, DRAINS)
     xp = _padded(x, padding)
     w = np.asarray(w, dtype=np.float64)
     channels = xp.shape[1]
@@ -348,15 +466,19 @@ def step_fuse_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int | tup
     out_len = (in_len - kernel) // stride + 1
     signals = lines.reshape(-1, in_len)
     line_taps = np.broadcast_to(w[None, :, :, 0, :], (batch, channels, out_rows, kernel)).reshape(-1, kernel)
-    out = np.empty((len(signals), out_len))
+    chain = _DrainChain(rows, cols, len(signals) * out_len, foreign=drain == "hidden")
 
-    def step(r0: int, r1: int, c0: int, c1: int) -> tuple[int, int, int, int]:
-        out[r0:r1, c0:c1], *counts = _step_fuse_fold(signals[r0:r1, c0 * stride:(c1 - 1) * stride + kernel],
-                                                     line_taps[r0:r1], c1 - c0, stride, rows, cols, padded)
-        return (*counts, (r1 - r0) * (c1 - c0))
+    def step(r0: int, r1: int, c0: int, c1: int) -> _Fold:
+        acc, cycles, ifmap_reads, filter_reads = _step_fuse_fold(
+            signals[r0:r1, c0 * stride:(c1 - 1) * stride + kernel], line_taps[r0:r1], c1 - c0, stride, rows, cols,
+            padded)
+        tags = np.arange(r0, r1)[:, None] * out_len + np.arange(c1 - 1, c0 - 1, -1)[None, :]  # column q: c1 - 1 - q
+        loaded = rows if padded else r1 - r0
+        return _Fold(cycles, ifmap_reads, filter_reads, 0, 0, loaded=loaded, tags=_grid(tags, loaded, cols, _EMPTY),
+                     values=_grid(acc, loaded, cols, 0.0))
 
-    counts = _run_folds(len(signals), out_len, rows, cols, step)
-    output = out.reshape(batch, channels, out_rows, out_len)
+    counts = _run_folds(len(signals), out_len, rows, cols, drain, step, chain)
+    output = chain.out.reshape(batch, channels, out_rows, out_len)
     if column_conv:
         output = output.transpose(0, 1, 3, 2)
     return SteppedRun(output, *counts)

@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nos.sim.gemm import fold_ranges
+
 Stream = list[tuple[np.ndarray, int]]
 
 
@@ -42,10 +44,6 @@ class Streams(NamedTuple):
     ifmap: Stream
     filter: Stream
     ofmap_stores: np.ndarray
-
-
-def _folds(total: int, size: int) -> list[tuple[int, int]]:
-    return [(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 def _skew(depth: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,18 +98,18 @@ def gemm_ifmap_stream(conv: Conv, rows: int, cols: int, dataflow: str) -> Stream
     p_total, k_total = conv.pixels, conv.window
     if dataflow == "is":  # window on rows, pixels on columns: each element loaded once
         blocks = []
-        for p0, p1 in _folds(p_total, cols):
-            for k0, k1 in _folds(k_total, rows):
+        for p0, p1 in fold_ranges(p_total, cols):
+            for k0, k1 in fold_ranges(k_total, rows):
                 j, p = np.meshgrid(np.arange(k1 - 1, k0 - 1, -1), np.arange(p0, p1), indexing="ij")
                 blocks.append(conv.ifmap(p.ravel(), j.ravel()))
         return [(np.concatenate(blocks), 1)]
     one_pass = []
     if dataflow == "os":  # pixels on rows, the window streams in time
-        for p0, p1 in _folds(p_total, rows):
+        for p0, p1 in fold_ranges(p_total, rows):
             t, lane = _skew(k_total, p1 - p0)
             one_pass.append(conv.ifmap(p0 + lane, t))
     else:  # ws: window on rows, the pixels stream in time
-        for k0, k1 in _folds(k_total, rows):
+        for k0, k1 in fold_ranges(k_total, rows):
             p, lane = _skew(p_total, k1 - k0)
             one_pass.append(conv.ifmap(p, k0 + lane))
     return [(np.concatenate(one_pass), -(-conv.m // cols))]  # once per filter (column) fold
@@ -123,19 +121,19 @@ def gemm_filter_stream(conv: Conv, rows: int, cols: int, dataflow: str) -> Strea
     p_total, k_total = conv.pixels, conv.window
     if dataflow == "os":  # each filter fold streams in time, once per pixel (row) fold
         stream = []
-        for m0, m1 in _folds(conv.m, cols):
+        for m0, m1 in fold_ranges(conv.m, cols):
             t, lane = _skew(k_total, m1 - m0)
             stream.append((conv.filter(t, m0 + lane), -(-p_total // rows)))
         return stream
     if dataflow == "ws":  # each weight loaded once
         blocks = []
-        for m0, m1 in _folds(conv.m, cols):
-            for k0, k1 in _folds(k_total, rows):
+        for m0, m1 in fold_ranges(conv.m, cols):
+            for k0, k1 in fold_ranges(k_total, rows):
                 j, m = np.meshgrid(np.arange(k1 - 1, k0 - 1, -1), np.arange(m0, m1), indexing="ij")
                 blocks.append(conv.filter(j.ravel(), m.ravel()))
         return [(np.concatenate(blocks), 1)]
     one_pass = []  # is: all filters stream in time, once per pixel (column) fold
-    for k0, k1 in _folds(k_total, rows):
+    for k0, k1 in fold_ranges(k_total, rows):
         m, lane = _skew(conv.m, k1 - k0)
         one_pass.append(conv.filter(k0 + lane, m))
     return [(np.concatenate(one_pass), -(-p_total // cols))]
@@ -150,20 +148,14 @@ def gemm_ofmap_stores(conv: Conv, rows: int, cols: int, dataflow: str) -> np.nda
     if dataflow == "os":
         folds = [np.concatenate([np.zeros(k_total - 1, dtype=np.int64),
                                  _skewed_counts(rows, m1 - m0, cols, rows - (p1 - p0))])
-                 for m0, m1 in _folds(m_total, cols) for p0, p1 in _folds(p_total, rows)]
+                 for m0, m1 in fold_ranges(m_total, cols) for p0, p1 in fold_ranges(p_total, rows)]
     elif dataflow == "ws":
         folds = [np.concatenate([np.zeros(2 * rows - 1, dtype=np.int64), _skewed_counts(p_total, m1 - m0, cols, 0)])
-                 for m0, m1 in _folds(m_total, cols) for _ in _folds(k_total, rows)]
+                 for m0, m1 in fold_ranges(m_total, cols) for _ in fold_ranges(k_total, rows)]
     else:
         folds = [np.concatenate([np.zeros(2 * rows - 1, dtype=np.int64), _skewed_counts(m_total, p1 - p0, cols, 0)])
-                 for p0, p1 in _folds(p_total, cols) for _ in _folds(k_total, rows)]
+                 for p0, p1 in fold_ranges(p_total, cols) for _ in fold_ranges(k_total, rows)]
     return np.concatenate(folds)
-
-
-def gemm_streams(conv: Conv, rows: int, cols: int, dataflow: str) -> Streams:
-    """All three streams of one conv group in SCALE-Sim's ``dataflow`` on a rows x cols array."""
-    return Streams(gemm_ifmap_stream(conv, rows, cols, dataflow), gemm_filter_stream(conv, rows, cols, dataflow),
-                   gemm_ofmap_stores(conv, rows, cols, dataflow))
 
 
 def fuse_streams(n: int, h: int, w: int, c: int, kernel_h: int, kernel_w: int, stride: int,
@@ -193,9 +185,9 @@ def fuse_streams(n: int, h: int, w: int, c: int, kernel_h: int, kernel_w: int, s
     image, rest = np.divmod(conv_index, c * lines)
     channel, line = np.divmod(rest, lines)
     ifmap, taps, stores = [], [], []
-    for q0, q1 in _folds(len(conv_index), rows):
+    for q0, q1 in fold_ranges(len(conv_index), rows):
         q = np.arange(q0, q1)
-        for o0, o1 in _folds(out_len, cols):
+        for o0, o1 in fold_ranges(out_len, cols):
             along = o0 * stride + np.arange((o1 - o0 - 1) * stride + kernel)[:, None]  # (cycles, rows)
             across = line[q][None, :] * stride
             y, x = (across, along) if row_conv else (along, across)

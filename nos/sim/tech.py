@@ -49,6 +49,8 @@ class Tech:
             (NanGate 45 nm open cell library: DFF_X1, MUX2_X1).
         pe_register_bits: register bits per PE: ifmap and weight operand (8 + 8), accumulator
             and drain (shadow) register (32 + 32).
+        drain_register_bits: of ``pe_register_bits``, the drain register's: what a PE of an
+            array with ``Hardware.drain = "charged"`` does not have (``docs/fuse_dataflow.md``).
         fuse_stride: the largest stride the FuSe input chain supports (FuSeConv uses 1 and 2);
             each PE gets ``fuse_stride - 1`` extra word registers and a start-token bit per chain
             register (``docs/energy.md``).
@@ -68,6 +70,7 @@ class Tech:
     register_um2_per_bit: float = 4.522
     mux_um2_per_bit: float = 1.862
     pe_register_bits: int = 80
+    drain_register_bits: int = 32
     fuse_stride: int = 2
     sram_kib: tuple[float, ...] = _CACTI_KIB
     sram_read_pj_per_bit: tuple[float, ...] = _per_bit(_CACTI_READ_NJ)
@@ -84,6 +87,9 @@ class Tech:
                     raise ValueError(f"tech.{field.name}: must be a positive integer, got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 raise ValueError(f"tech.{field.name}: must be a finite number >= 0, got {value!r}")
+        if self.drain_register_bits >= self.pe_register_bits:
+            raise ValueError(f"tech.drain_register_bits: must be less than pe_register_bits "
+                             f"({self.pe_register_bits}), got {self.drain_register_bits}")
 
     def _check_row(self, name: str, values: Any) -> None:
         if not isinstance(values, tuple) or not values or not all(
@@ -101,8 +107,13 @@ class Tech:
         return from_mapping(cls, data, "tech", lambda value: tuple(value) if isinstance(value, (list, tuple)) else value)
 
     def pe_um2(self) -> float:
-        """Area of one conventional PE: multiplier, adder and its registers (um^2)."""
+        """Area of one conventional PE: multiplier, adder and its registers, the drain register
+        included (um^2)."""
         return self.multiplier_um2 + self.adder_um2 + self.pe_register_bits * self.register_um2_per_bit
+
+    def drain_register_um2(self) -> float:
+        """Area of the drain register of :meth:`pe_um2` (um^2)."""
+        return self.drain_register_bits * self.register_um2_per_bit
 
     def fuse_pe_um2(self) -> float:
         """What the FuSe dataflow adds to each PE (um^2): a multiplexer choosing the weight
