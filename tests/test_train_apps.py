@@ -119,15 +119,10 @@ def test_nos_supernet_trains_the_cache_the_search_reads(tmp_path):
     assert result.code == 0, result.stderr
     assert f"nos-search proxy=supernet space=mobilenet_v2_stages proxy.budget.steps=4" in result.stdout
     assert len(list(cache.glob("*.pt"))) == 1 and not list(cache.glob("*.ckpt"))
-    from nos.run import RunConfig
-    from nos.run.config import ProxyConfig, SpaceConfig
-    from nos.run.run import Run
+    from nos.cli.search import config as search_config  # what `nos-search <the same keys>` runs with
 
-    config = RunConfig(space=SpaceConfig(name="mobilenet_v2_stages"),
-                       proxy=ProxyConfig(name="supernet", cache_dir=str(cache)))
-    config.proxy.budget.steps, config.proxy.budget.batch_size = 4, 8
-    config.proxy.budget.width, config.proxy.budget.resolution = 0.125, 16
-    evaluator = config.evaluator(Run(config, tmp_path / "unused").space)
+    evaluator = search_config(["proxy=supernet", *[o for o in command if o.startswith(("space", "proxy."))]]) \
+        .resolve().evaluator
     evaluator.prepare()
     assert evaluator.proxy.supernet.from_cache
 

@@ -22,8 +22,9 @@ from omegaconf import DictConfig
 from nos import proxies
 from nos.cli.common import CONFIG_PATH, run_app, store_schema, to_object
 from nos.cli.train import RuntimeSchema, runtime_of
-from nos.proxies.supernet import CHECKPOINT_EVERY, DEFAULT_BUDGET, Supernet, train_supernet
-from nos.run.config import ProxyConfig, SpaceConfig
+from nos.proxies.data import for_proxy
+from nos.proxies.supernet import CHECKPOINT_EVERY, Supernet, default_budget, train_supernet
+from nos.run.config import ProxyConfig, SpaceConfig, set_fields
 from nos.run.progress import StepProgress
 from nos.train import as_budget, distributed
 from nos.train.loop import check_every
@@ -53,8 +54,9 @@ def _supernet(c: SupernetConfig) -> Supernet:
 
 
 def _budget(c: SupernetConfig) -> proxies.Budget:
+    """The budget ``nos-search proxy=supernet`` trains with: ``proxy.budget`` over the data set's default."""
     try:
-        return as_budget(c.proxy.budget.fields(), DEFAULT_BUDGET)
+        return as_budget(set_fields(c.proxy.budget), default_budget(c.proxy.data))
     except (TypeError, ValueError) as err:
         raise ValueError(f"proxy.{err}") from None
 
@@ -71,7 +73,7 @@ def _check(cfg: DictConfig) -> None:
                          "networks (nos-train)")
     runtime.resolve(distributed.launched().local_rank)
     try:
-        proxies.load(c.proxy.data, budget.resolution, c.proxy.root)
+        for_proxy(c.proxy.data, budget.resolution, c.proxy.root)
     except ValueError as err:
         raise ValueError(f"proxy.{err}") from None
 
@@ -90,8 +92,9 @@ def _train(cfg: DictConfig) -> None:
     try:
         device = runtime.resolve(world.local_rank).device
         with threads(runtime.threads or default_threads()), distributed.joined(device):
-            trained = train_supernet(supernet, p.data, p.seed, budget, p.cache_path(),
-                                     StepProgress("supernet training") if world.main else None, p.root,
+            data = for_proxy(p.data, budget.resolution, p.root)  # what the search's supernet proxy trains on
+            trained = train_supernet(supernet, data, p.seed, budget, p.cache_path(),
+                                     StepProgress("supernet training") if world.main else None,
                                      runtime=runtime, checkpoint_every=c.checkpoint_every)
     except ValueError as err:
         distributed.fail(APP, ValueError(str(err) if str(err).startswith("runtime.") else f"proxy.{err}"), 2)

@@ -65,6 +65,10 @@ IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")  # a folder's image files (case-insen
 DEFAULT_VAL_FRACTION = 0.2  # a folder without train/ and val/ sub-folders
 STATS_IMAGES = 1000  # training images of a folder (a seeded choice) that measure its statistics
 SPLITS = ("train", "val")
+PROXY_HOLDOUT = {"fashion_mnist": 2000}
+"""Training images the data-driven proxies (``train``, ``supernet``) hold out of training and score
+candidates on, per data set (:func:`for_proxy`); the validation split then stays untouched for
+measuring finalists. A data set not listed scores on its validation split."""
 
 
 class Dataset:
@@ -123,8 +127,31 @@ class Dataset:
         labels = torch.cat([self.labels("train", slice(None)), self.labels("val", slice(None))])
         return self._pooled(*_stratified(labels, val_fraction, seed))
 
+    def hold_out(self, images: int, seed: int = 0) -> Dataset:
+        """The training split alone, cut in two: ``images`` seeded picks, each class in proportion to
+        its size, become the validation split and the rest the training split; the original validation split is left
+        out entirely (so a proxy scored on the result never sees it). Normalisation statistics
+        stay those of the whole training split."""
+        n = self.size("train")
+        if isinstance(images, bool) or not isinstance(images, int) or not 0 < images < n:
+            raise ValueError(f"holdout: expected an integer in [1, {n - 1}] (training images of {self.name}), "
+                             f"got {images!r}")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        labels = self.labels("train", slice(None))[order]
+        rank = torch.empty(n)  # an image's place among its class's, as a fraction of the class
+        for label in torch.unique(labels):
+            members = torch.nonzero(labels == label).flatten()
+            rank[members] = (torch.arange(len(members)) + 0.5) / len(members)
+        picked = order[torch.argsort(rank, stable=True)]  # classes interleaved in proportion
+        val, train = picked[:images].sort().values, picked[images:].sort().values
+        return self._from_train(train, val, f"{self.name}/holdout{images}")
+
     def _pooled(self, train: torch.Tensor, val: torch.Tensor) -> Dataset:
         """This data set with the pooled (train + val) items ``train`` and ``val`` as its splits."""
+        raise NotImplementedError
+
+    def _from_train(self, train: torch.Tensor, val: torch.Tensor, name: str) -> Dataset:
+        """Data set ``name`` whose splits are the training items ``train`` and ``val`` (same statistics)."""
         raise NotImplementedError
 
     def _check_split(self, split: str) -> None:
@@ -155,6 +182,30 @@ class MemoryDataset(Dataset):
     def _pooled(self, train: torch.Tensor, val: torch.Tensor) -> MemoryDataset:
         x, y = torch.cat([self.train_x, self.val_x]), torch.cat([self.train_y, self.val_y])
         return _make(self.name, x[train], y[train], x[val], y[val], self.num_classes, self.resolution)
+
+    def _from_train(self, train: torch.Tensor, val: torch.Tensor, name: str) -> MemoryDataset:
+        return dataclasses.replace(self, name=name, train_x=self.train_x[train], train_y=self.train_y[train],
+                                   val_x=self.train_x[val], val_y=self.train_y[val])
+
+    def hold_out(self, images: int, seed: int = 0) -> Dataset:
+        """The training split alone, cut in two: ``images`` seeded picks, each class in proportion to
+        its size, become the validation split and the rest the training split; the original validation split is left
+        out entirely (so a proxy scored on the result never sees it). Normalisation statistics
+        stay those of the whole training split."""
+        n = self.size("train")
+        if isinstance(images, bool) or not isinstance(images, int) or not 0 < images < n:
+            raise ValueError(f"holdout: expected an integer in [1, {n - 1}] (training images of {self.name}), "
+                             f"got {images!r}")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        labels = self.train_y[order]
+        rank = torch.empty(n)  # an image's place among its class's, as a fraction of the class
+        for label in torch.unique(labels):
+            members = torch.nonzero(labels == label).flatten()
+            rank[members] = (torch.arange(len(members)) + 0.5) / len(members)
+        picked = order[torch.argsort(rank, stable=True)]  # classes interleaved in proportion
+        val, train = picked[:images].sort().values, picked[images:].sort().values
+        return dataclasses.replace(self, name=f"{self.name}/holdout{images}", train_x=self.train_x[train],
+                                   train_y=self.train_y[train], val_x=self.train_x[val], val_y=self.train_y[val])
 
     @cached_property
     def fingerprint(self) -> str:
@@ -197,6 +248,12 @@ class FileDataset(Dataset):
         mean, std = _file_stats(train_files)
         return dataclasses.replace(self, train_files=train_files, train_y=y[train],
                                    val_files=tuple(files[i] for i in val.tolist()), val_y=y[val], mean=mean, std=std)
+
+    def _from_train(self, train: torch.Tensor, val: torch.Tensor, name: str) -> FileDataset:
+        files = self.train_files
+        return dataclasses.replace(self, name=name, train_files=tuple(files[i] for i in train.tolist()),
+                                   train_y=self.train_y[train], val_files=tuple(files[i] for i in val.tolist()),
+                                   val_y=self.train_y[val])
 
     @cached_property
     def fingerprint(self) -> str:
@@ -541,6 +598,22 @@ def load(data: str | Dataset = "digits", resolution: int | None = None, root: st
     if resolution is None:
         return dataset if isinstance(data, Dataset) else dataset.at(DEFAULT_RESOLUTION)
     return dataset.at(resolution)
+
+
+def for_proxy(data: str | Dataset = "digits", resolution: int | None = None, root: str | None = None) -> Dataset:
+    """The data set a data-driven proxy trains and scores on: :func:`load`, then, for a data set in
+    :data:`PROXY_HOLDOUT`, its training split cut by :meth:`Dataset.hold_out` (seed 0)."""
+    dataset = load(data, resolution, root)
+    holdout = PROXY_HOLDOUT.get(data if isinstance(data, str) else "")
+    return dataset if holdout is None else dataset.hold_out(holdout)
+
+
+def for_proxy(data: str | Dataset = "digits", resolution: int | None = None, root: str | None = None) -> Dataset:
+    """The data set a data-driven proxy trains and scores on: :func:`load`, then, for a data set in
+    :data:`PROXY_HOLDOUT`, its training split cut by :meth:`Dataset.hold_out` (seed 0)."""
+    dataset = load(data, resolution, root)
+    holdout = PROXY_HOLDOUT.get(data if isinstance(data, str) else "")
+    return dataset if holdout is None else dataset.hold_out(holdout)
 
 
 _ROOT_NEEDED = {"idx": "a folder of the four MNIST-format IDX files",

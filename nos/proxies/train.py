@@ -27,8 +27,8 @@ from nos.network import build
 from nos.proxies.data import Dataset, load
 from nos.train import Budget, Checkpointing, Loss, Runtime, as_budget, cross_entropy
 
-__all__ = ["Budget", "HalvingResult", "as_budget", "evaluate", "fit", "materialize", "sized", "successive_halving",
-           "train_accuracy"]
+__all__ = ["Budget", "HalvingResult", "as_budget", "evaluate", "fit", "materialize", "measure", "sized",
+           "successive_halving", "train_accuracy"]
 
 
 def sized(arch: Arch, dataset: Dataset, width: float = 1.0) -> Arch:
@@ -54,9 +54,16 @@ def materialize(model_or_arch: nn.Module | Arch, dataset: Dataset, width: float 
     raise TypeError(f"model_or_arch: expected a nos.Arch or a torch.nn.Module, got {type(model_or_arch).__name__}")
 
 
-def evaluate(model: nn.Module, dataset: Dataset, runtime: Runtime | None = None) -> float:
+def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, runtime: Runtime | None = None) -> float:
     """Top-1 accuracy of ``model`` (eval mode, on its device) on the validation split, in [0, 1]."""
-    return engine.evaluate(model, dataset.split("val"), runtime)
+    return measure(model, dataset, batch_size=batch_size, runtime=runtime)[0]
+
+
+def measure(model: nn.Module, dataset: Dataset, split: str = "val", count: int | None = None,
+            batch_size: int = 256, runtime: Runtime | None = None) -> tuple[float, float]:
+    """(top-1 accuracy in [0, 1], mean cross-entropy in nats) of ``model`` (eval mode, on its
+    device) on the first ``count`` images of ``split`` (all of them when None), never augmented."""
+    return engine.measure(model, dataset.split(split), runtime, batch_size, count)
 
 
 def train_accuracy(model_or_arch: nn.Module | Arch, data: str | Dataset = "digits",
@@ -75,7 +82,7 @@ def train_accuracy(model_or_arch: nn.Module | Arch, data: str | Dataset = "digit
         torch.manual_seed(seed)
         model = materialize(model_or_arch, dataset, budget.width)
         fit(model, dataset, budget, seed, runtime=runtime)
-        return evaluate(model, dataset, runtime)
+        return evaluate(model, dataset, runtime=runtime)
 
 
 def fit(model: nn.Module, dataset: Dataset, budget: Budget, seed: int, *, loss: Loss = cross_entropy,

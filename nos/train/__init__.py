@@ -9,8 +9,8 @@ above it (``nos.proxies``, ``nos.run``). See docs/training.md.
 from __future__ import annotations
 
 from nos.train.budget import DEFAULT_RESOLUTION, SCHEDULES, Budget, as_budget
-from nos.train.loop import Checkpointing, Loss, cross_entropy, evaluate, fit
+from nos.train.loop import Checkpointing, Loss, cross_entropy, evaluate, fit, measure
 from nos.train.runtime import DEFAULT_THREADS, Runtime, default_threads
 
 __all__ = ["DEFAULT_RESOLUTION", "DEFAULT_THREADS", "SCHEDULES", "Budget", "Checkpointing", "Loss", "Runtime",
-           "as_budget", "cross_entropy", "default_threads", "evaluate", "fit"]
+           "as_budget", "cross_entropy", "default_threads", "evaluate", "fit", "measure"]

@@ -62,7 +62,9 @@ def current() -> World:
 @contextlib.contextmanager
 def joined(device: torch.device) -> Iterator[World]:
     """In the block, this process is in its job's process group (NCCL for a CUDA ``device``, else
-    gloo), when it was launched as one of several and no group exists yet; left afterwards."""
+    gloo), when it was launched as one of several and no group exists yet; left afterwards. A
+    block that fails does not leave it (leaving waits for the peers, which may be waiting in a
+    collective for this process): the process is about to end, and its peers see it go."""
     world = launched()
     if world.size == 1 or dist.is_initialized():
         yield current()
@@ -70,10 +72,8 @@ def joined(device: torch.device) -> Iterator[World]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    try:
-        yield current()
-    finally:
-        dist.destroy_process_group()
+    yield current()  # on an error the group is left as it is: the process ends, its peers see it go
+    dist.destroy_process_group()
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:

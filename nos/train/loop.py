@@ -212,21 +212,32 @@ def _resume(checkpoint: Checkpointing, model: nn.Module, optimizer: torch.optim.
     return state["step"]
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, data: torch.utils.data.Dataset, runtime: Runtime | None = None,
              batch_size: int = EVAL_BATCH) -> float:
-    """Top-1 accuracy of ``model`` (eval mode, on the device its parameters are on) on ``data``
-    (a view of the validation split), in [0, 1]. In a job of several processes each evaluates its
-    share and the counts are summed: every process gets the accuracy of the whole split."""
+    """Top-1 accuracy of ``model`` on ``data`` in [0, 1] (see :func:`measure`)."""
+    return measure(model, data, runtime, batch_size)[0]
+
+
+@torch.no_grad()
+def measure(model: nn.Module, data: torch.utils.data.Dataset, runtime: Runtime | None = None,
+            batch_size: int = EVAL_BATCH, count: int | None = None) -> tuple[float, float]:
+    """(top-1 accuracy in [0, 1], mean cross-entropy in nats) of ``model`` (eval mode, on the
+    device its parameters are on) on the first ``count`` items of ``data`` (a view of a split; all
+    of them when None). In a job of several processes each measures its share and the sums are
+    exchanged: every process gets the numbers of the whole split."""
     world = distributed.current()
     device = next(model.parameters()).device
     setup = runtime.resolve(world.local_rank) if runtime is not None else None
     workers = setup.workers_for(data.in_memory) if setup else default_workers(data.in_memory)
+    total = len(data) if count is None else min(count, len(data))
     model.eval()
-    order = EvalOrder(len(data), batch_size, world.rank, world.size, as_slices=data.in_memory)
+    order = EvalOrder(total, batch_size, world.rank, world.size, as_slices=data.in_memory)
     correct = torch.zeros((), dtype=torch.long, device=device)
+    loss = torch.zeros((), dtype=torch.float64, device=device)
     with threads(setup and setup.threads), setup.autocast() if setup else contextlib.nullcontext():
         for images, labels in _unwrapped_errors(loader(data, order, workers, pin_memory=device.type == "cuda")):
-            logits = model(images.to(device, non_blocking=True))
-            correct += (logits.argmax(1) == labels.to(device)).sum()
-    return distributed.all_reduce_sum(correct).item() / len(data)
+            logits, labels = model(images.to(device, non_blocking=True)).float(), labels.to(device)
+            correct += (logits.argmax(1) == labels).sum()
+            loss += F.cross_entropy(logits, labels, reduction="sum")
+    sums = distributed.all_reduce_sum(torch.stack([correct.double(), loss]))
+    return sums[0].item() / total, sums[1].item() / total
