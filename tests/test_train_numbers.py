@@ -15,7 +15,7 @@ from nos.arch import OperatorChoices
 from nos.proxies import Budget, load, train_accuracy
 from nos.proxies.data import FASHION_MNIST_ROOT
 from nos.proxies.supernet import Supernet, train_supernet
-from nos.proxies.train import evaluate, fit, materialize
+from nos.proxies.train import evaluate, fit, materialize, measure
 from nos.train import Runtime
 from test_proxies import one_thread  # noqa: F401  (autouse fixture)
 from test_proxies_supernet import CANDIDATES, _base, _with
@@ -89,3 +89,21 @@ def test_checksums_see_a_changed_budget():
     data, budget, seed, (_, *pinned) = SHORT_TRAINING[1]
     model = trained(data, dataclasses.replace(budget, lr=0.051), seed)
     assert checksums(model.state_dict()) != pytest.approx(pinned, rel=1e-6)
+
+
+def test_measure_is_top1_and_mean_cross_entropy_of_the_split():
+    """The engine's measure gives what a plain loop over the split computes (float64 sums)."""
+    dataset = load("digits", 16)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = materialize(small_mobilenet_v2(), dataset, 0.5).eval()
+    for split, count in (("val", None), ("train", 300)):
+        total = dataset.size(split) if count is None else count
+        correct, loss = 0, 0.0
+        with torch.no_grad():
+            for start in range(0, total, 256):
+                index = slice(start, min(start + 256, total))
+                logits, labels = model(dataset.images(split, index)), dataset.labels(split, index)
+                correct += (logits.argmax(1) == labels).sum().item()
+                loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        assert measure(model, dataset, split, count) == (correct / total, loss / total)
