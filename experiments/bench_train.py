@@ -294,6 +294,11 @@ def main() -> None:
         print(f"({name}: {time.perf_counter() - start:.0f} s)", file=sys.stderr)
     load_after = os.getloadavg()
     lines += [f"Load average after: {load_after[0]:.1f} (1 min), {load_after[1]:.1f} (5 min).", ""]
+    if args.device == "cpu":
+        lines += ["## GPU", "", "No GPU was available to this work (a CPU-only machine), so the GPU figures are "
+                  "missing: `experiments/bench_train_gpu.sh` measures them (the engine on the GPU in fp32, with "
+                  "autocast and channels_last, and compiled, against the same machine's CPU) and writes "
+                  "`experiments/results/bench_train_gpu.md`.", ""]
     out = args.out or RESULTS / ("bench_train_gpu.md" if args.device != "cpu" else "bench_train.md")
     if not args.quick:
         out.write_text("\n".join(lines))

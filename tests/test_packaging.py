@@ -138,7 +138,7 @@ HELP_OF_EVERY_APP = textwrap.dedent("""
     import sys
     from importlib.metadata import entry_points
     for ep in entry_points(group="console_scripts"):
-        if ep.name in ("nos-export", "nos-train", "nos-zoo"):
+        if ep.name in ("nos-export", "nos-train", "nos-supernet", "nos-zoo"):
             sys.argv = [ep.name, "--help"]
             try:
                 ep.load()()
@@ -166,7 +166,7 @@ def test_a_wheel_in_a_fresh_venv_runs_every_app(fresh_venv, tmp_path):
     helps = subprocess.run([bin_dir / "python", "-c", HELP_OF_EVERY_APP], capture_output=True, text=True,
                            cwd=tmp_path, timeout=300)  # the other entry points, in one process
     assert helps.returncode == 0, helps.stderr
-    for app in ("nos-export:", "nos-train:", "usage: nos-zoo"):
+    for app in ("nos-export:", "nos-train:", "nos-supernet:", "usage: nos-zoo"):
         assert app in helps.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the apps wrote only where they were told
 
