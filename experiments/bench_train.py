@@ -140,8 +140,8 @@ def engine_section(args) -> list[str]:
             f"{data.name} at {data.resolution} px (in memory), batch {batch}, {steps} steps; best of {repeats} repeats"
             f"{' (process CPU time: one thread on a shared machine)' if cpu_clock else ' (wall clock)'}.", "",
             "| runtime | images/s | speed-up |", "|---|---:|---:|", *rows, "",
-            f"The last runtime against a hand-written loop (same network, data, normalisation, resize, SGD, "
-            f"precision and layout; the two alternate):", "",
+            "The last runtime against a hand-written loop (same network, data, normalisation, resize, SGD, "
+            "precision and layout; the two alternate):", "",
             "| loop | images/s (wall) | images/s (CPU time) |", "|---|---:|---:|", *compare, "",
             f"**Engine / bare: {ratio:.2f}x** ({'CPU' if cpu_clock else 'wall'} time; goal >= 0.9x).", ""]
 
@@ -221,7 +221,6 @@ def loader_section(args) -> list[str]:
 
 def threads_worker(args) -> None:
     """Seconds per training step and per supernet candidate at ``args.threads`` threads (JSON line)."""
-    from nos.arch import OperatorChoices
     from nos.proxies.supernet import Supernet, train_supernet
     from search_spaces import get_space
 

@@ -117,7 +117,7 @@ def test_nos_supernet_trains_the_cache_the_search_reads(tmp_path):
     command = [*TINY_SUPERNET, f"proxy.cache_dir={cache}"]
     (result,) = processes.run(app(supernet_app.main, "nos-supernet", *command), tmp_path, size=1)
     assert result.code == 0, result.stderr
-    assert f"nos-search proxy=supernet space=mobilenet_v2_stages proxy.budget.steps=4" in result.stdout
+    assert "nos-search proxy=supernet space=mobilenet_v2_stages proxy.budget.steps=4" in result.stdout
     assert len(list(cache.glob("*.pt"))) == 1 and not list(cache.glob("*.ckpt"))
     from nos.cli.search import config as search_config  # what `nos-search <the same keys>` runs with
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import processes
-from nos import Arch, Head
+from nos import Arch
 from nos.arch import OperatorChoices
 from nos.proxies import Budget, load
 from nos.proxies.supernet import Supernet, train_supernet

@@ -608,14 +608,6 @@ def for_proxy(data: str | Dataset = "digits", resolution: int | None = None, roo
     return dataset if holdout is None else dataset.hold_out(holdout)
 
 
-def for_proxy(data: str | Dataset = "digits", resolution: int | None = None, root: str | None = None) -> Dataset:
-    """The data set a data-driven proxy trains and scores on: :func:`load`, then, for a data set in
-    :data:`PROXY_HOLDOUT`, its training split cut by :meth:`Dataset.hold_out` (seed 0)."""
-    dataset = load(data, resolution, root)
-    holdout = PROXY_HOLDOUT.get(data if isinstance(data, str) else "")
-    return dataset if holdout is None else dataset.hold_out(holdout)
-
-
 _ROOT_NEEDED = {"idx": "a folder of the four MNIST-format IDX files",
                 "cifar10": "the local 'cifar-10-batches-py' folder",
                 "folder": "a folder with one sub-folder of PNG/JPEG images per class"}
