@@ -11,7 +11,7 @@ import pytest
 
 from nos import Arch, Block, Head, Stem, build, zoo
 from nos.proxies import IMAGENET, evidence, score
-from nos.proxies.predictor import FEATURES, Prediction, Predictor, default, features, predict
+from nos.proxies.predictor import FEATURES, Prediction, Predictor, default, difference, features, predict
 from search_spaces import get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
@@ -94,7 +94,7 @@ def test_a_difference_within_one_backbone_cancels_the_shared_size_error():
     p = (pa.mean + pd.mean) / 200
     assert diff.mean == pytest.approx(pa.mean - pd.mean)
     assert diff.std == pytest.approx(100 * p * (1 - p) * 8 / 17 * model.effects["fuse_half"][1])
-    assert diff.std < math.hypot(pa.std, pd.std)
+    assert diff.std < math.hypot(pa.std, pd.std) and difference(a, dw) == diff
     other = dataclasses.replace(dw, input_size=160)  # another backbone: independent errors
     assert model.difference(dw, other).std == pytest.approx(math.hypot(pd.std, model.predict(other).std))
 

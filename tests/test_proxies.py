@@ -290,3 +290,32 @@ def test_every_named_data_set_loads_or_asks_for_its_folder():
             assert str(err).startswith("root: ") and name in str(err)
         else:
             assert data.name == name and data.channels == 3 and data.num_classes >= 2
+
+
+def test_hold_out_cuts_the_training_split_and_drops_the_validation_split():
+    digits = load("digits")
+    held = digits.hold_out(100, seed=3)
+    assert (held.size("train"), held.size("val")) == (1337, 100) and held.name == "digits/holdout100"
+    pooled = torch.cat([held.train_x, held.val_x]).flatten(1)
+    assert sorted(map(tuple, pooled.tolist())) == sorted(map(tuple, digits.train_x.flatten(1).tolist()))
+    per_class = torch.bincount(held.val_y, minlength=10).double()
+    expected = 100 * torch.bincount(digits.train_y, minlength=10).double() / 1437
+    assert ((per_class - expected).abs() < 1).all()  # each class in proportion
+    assert torch.equal(held.mean, digits.mean)  # normalised as before
+    assert not torch.equal(digits.hold_out(100, seed=4).val_y, held.val_y) or \
+        not torch.equal(digits.hold_out(100, seed=4).val_x, held.val_x)
+    for bad in (0, 1437, 2.5):
+        with pytest.raises(ValueError, match=r"^holdout: expected an integer in \[1, 1436\]"):
+            digits.hold_out(bad)
+
+
+def test_a_data_set_with_a_proxy_holdout_is_scored_on_held_out_training_images(tiny, monkeypatch):
+    from nos.proxies import data as data_module
+
+    monkeypatch.setitem(data_module.PROXY_HOLDOUT, "synthetic", 64)
+    budget = {"steps": 1, "batch_size": 8, "resolution": 8}
+    proxy = make("train", data="synthetic", budget=budget)
+    (value,) = proxy.score([tiny])
+    assert value.value == train_accuracy(tiny, load("synthetic", 8).hold_out(64), budget, seed=0)
+    assert value.std == pytest.approx(math.sqrt(value.value * (1 - value.value) / 64))
+    assert proxy.label == "synthetic held-out (64 training images) accuracy after short training (fraction)"

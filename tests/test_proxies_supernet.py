@@ -11,6 +11,7 @@ import torch
 from nos import Arch, Block, Head, Stem, build
 from nos.arch import OperatorChoices
 from nos.proxies import Budget, load
+from nos.proxies import data as data_module
 from nos.proxies import supernet as supernet_module
 from nos.proxies.supernet import CALIBRATION_BATCH, Supernet, train_supernet
 from test_proxies import one_thread  # noqa: F401  (autouse fixture)
@@ -274,3 +275,25 @@ def test_the_supernet_holds_what_the_search_space_samples(options):
     for _ in range(20):
         arch = space.to_arch(space.sample(rng))
         assert [key.split("_k")[0] for key in supernet.path(arch)] == [b.op for b in arch.blocks]
+
+
+def test_score_reads_any_arch_of_a_space_from_one_cached_supernet(monkeypatch, tmp_path):
+    """nos.proxies.score(arch, "supernet", data, seed): the supernet of the arch's operator space,
+    trained on first use into the default cache, read from it afterwards; one space, one entry."""
+    from nos.proxies import score
+    from nos.proxies import proxy as proxy_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setitem(supernet_module.BUDGETS, "synthetic", BUDGET)
+    monkeypatch.setitem(data_module.PROXY_HOLDOUT, "synthetic", 64)
+    monkeypatch.setattr(proxy_module, "_SUPERNETS", {})
+    a, b = _with(_base(), ["full", "dw", "fuse_half", "dw"]), _with(_base(), ["dw"] * 4)
+    value = score(a, "supernet", data="synthetic", seed=2)
+    (cached,) = (tmp_path / "nos" / "supernets").glob("*.pt")
+    alone = train_supernet(Supernet.around(b), load("synthetic", BUDGET.resolution).hold_out(64), 2, BUDGET,
+                           cache_dir=tmp_path / "nos" / "supernets")
+    assert alone.from_cache and value == alone.accuracy(a) and alone.dataset.size("val") == 64
+    assert score(b, "supernet", data="synthetic", seed=2) == alone.accuracy(b)
+    assert list((tmp_path / "nos" / "supernets").glob("*.pt")) == [cached]
+    with pytest.raises(ValueError, match="the supernet proxy reads a nos.Arch, got Network"):
+        score(build(_base(), num_classes=10), "supernet", data="synthetic")

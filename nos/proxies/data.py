@@ -50,6 +50,10 @@ DEFAULT_RESOLUTION = 32
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 IMAGE_FORMATS = ("PNG", "JPEG")
 DEFAULT_VAL_FRACTION = 0.2  # a folder without train/ and val/ sub-folders
+PROXY_HOLDOUT = {"fashion_mnist": 2000}
+"""Training images the data-driven proxies (``train``, ``supernet``) hold out of training and score
+candidates on, per data set (:func:`for_proxy`); the validation split then stays untouched for
+measuring finalists. A data set not listed scores on its validation split."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +122,26 @@ class Dataset:
         x, y = torch.cat([self.train_x, self.val_x]), torch.cat([self.train_y, self.val_y])
         train, val = _stratified(y, val_fraction, seed)
         return _make(self.name, x[train], y[train], x[val], y[val], self.num_classes, self.resolution)
+
+    def hold_out(self, images: int, seed: int = 0) -> Dataset:
+        """The training split alone, cut in two: ``images`` seeded picks, each class in proportion to
+        its size, become the validation split and the rest the training split; the original validation split is left
+        out entirely (so a proxy scored on the result never sees it). Normalisation statistics
+        stay those of the whole training split."""
+        n = self.size("train")
+        if isinstance(images, bool) or not isinstance(images, int) or not 0 < images < n:
+            raise ValueError(f"holdout: expected an integer in [1, {n - 1}] (training images of {self.name}), "
+                             f"got {images!r}")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        labels = self.train_y[order]
+        rank = torch.empty(n)  # an image's place among its class's, as a fraction of the class
+        for label in torch.unique(labels):
+            members = torch.nonzero(labels == label).flatten()
+            rank[members] = (torch.arange(len(members)) + 0.5) / len(members)
+        picked = order[torch.argsort(rank, stable=True)]  # classes interleaved in proportion
+        val, train = picked[:images].sort().values, picked[images:].sort().values
+        return dataclasses.replace(self, name=f"{self.name}/holdout{images}", train_x=self.train_x[train],
+                                   train_y=self.train_y[train], val_x=self.train_x[val], val_y=self.train_y[val])
 
     @cached_property
     def fingerprint(self) -> str:
@@ -430,6 +454,14 @@ def load(data: str | Dataset = "digits", resolution: int | None = None, root: st
     if resolution is None:
         return dataset if isinstance(data, Dataset) else dataset.at(DEFAULT_RESOLUTION)
     return dataset.at(resolution)
+
+
+def for_proxy(data: str | Dataset = "digits", resolution: int | None = None, root: str | None = None) -> Dataset:
+    """The data set a data-driven proxy trains and scores on: :func:`load`, then, for a data set in
+    :data:`PROXY_HOLDOUT`, its training split cut by :meth:`Dataset.hold_out` (seed 0)."""
+    dataset = load(data, resolution, root)
+    holdout = PROXY_HOLDOUT.get(data if isinstance(data, str) else "")
+    return dataset if holdout is None else dataset.hold_out(holdout)
 
 
 _ROOT_NEEDED = {"idx": "a folder of the four MNIST-format IDX files",

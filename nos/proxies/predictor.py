@@ -231,3 +231,12 @@ def predict(arch: Arch) -> Prediction:
     """Predicted ImageNet top-1 (%) of ``arch`` and its std (%), by the shipped predictor."""
     _check_arch(arch)
     return default().predict(arch)
+
+
+def difference(a: Arch, b: Arch) -> Prediction:
+    """Predicted ImageNet top-1 of ``a`` minus that of ``b`` (points) and the std of the difference,
+    by the shipped predictor (:meth:`Predictor.difference`): a report can say which members of a
+    front the evidence separates (a difference larger than about two stds)."""
+    _check_arch(a)
+    _check_arch(b)
+    return default().difference(a, b)

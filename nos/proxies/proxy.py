@@ -20,6 +20,7 @@ The kinds (:data:`PROXIES`):
 """
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -30,10 +31,9 @@ from torch import nn
 
 from nos.arch import Arch
 from nos.proxies import predictor
-from nos.proxies.data import Dataset, load
+from nos.proxies.data import PROXY_HOLDOUT, Dataset, for_proxy, load
 from nos.proxies.scores import SCORES
-from nos.proxies.supernet import DEFAULT_BUDGET as SUPERNET_BUDGET
-from nos.proxies.supernet import Supernet, train_supernet
+from nos.proxies.supernet import Supernet, default_budget, default_cache_dir, train_supernet
 from nos.proxies.train import Budget, as_budget, materialize, sized, train_accuracy
 
 IMAGENET = "imagenet"  # predicted from the Arch's shapes, no network is built
@@ -142,7 +142,7 @@ class _ValidationProxy(Proxy):
         load(self.data, root=self.root)
 
     def _dataset(self) -> Dataset:
-        return load(self.data, self.budget.resolution, self.root)
+        return for_proxy(self.data, self.budget.resolution, self.root)
 
     def standard_error(self, value: float) -> float:
         """Binomial standard error (value units) of an accuracy ``value`` on the validation split."""
@@ -165,7 +165,8 @@ class TrainProxy(_ValidationProxy):
         self.label = describe(TRAIN, _data_name(data))
 
     def score(self, archs: Sequence[Arch]) -> list[Score]:
-        return self._scored([float(train_accuracy(a, self.data, self.budget, self.seed, root=self.root)) for a in archs])
+        dataset = self._dataset()
+        return self._scored([float(train_accuracy(a, dataset, self.budget, self.seed)) for a in archs])
 
 
 class SupernetProxy(_ValidationProxy):
@@ -181,8 +182,8 @@ class SupernetProxy(_ValidationProxy):
 
     def prepare(self, progress: Progress | None = None) -> None:
         if not self.supernet.trained:
-            self.supernet = train_supernet(self.supernet, self.data, self.seed, self.budget, self.cache_dir,
-                                           progress, self.root)
+            self.supernet = train_supernet(self.supernet, super()._dataset(), self.seed, self.budget, self.cache_dir,
+                                           progress)
 
     def _dataset(self) -> Dataset:
         return self.supernet.dataset if self.supernet.trained else super()._dataset()
@@ -229,19 +230,32 @@ def describe(name: str, data: str = "digits") -> str:
         return f"parameters (network with a {data} classifier)"
     if name == "flops":
         return f"MACs per {data} image at the proxy resolution"
+    holdout = PROXY_HOLDOUT.get(data)
+    where = "validation" if holdout is None else f"held-out ({holdout:,} training images)"
     if name == TRAIN:
-        return f"{data} validation accuracy after short training (fraction)"
+        return f"{data} {where} accuracy after short training (fraction)"
     if name == SUPERNET:
-        return f"{data} validation top-1, supernet weights (%)"
+        return f"{data} {where} top-1, supernet weights (%)"
     return f"{name} score on {data} (zero-cost; higher = predicted better)"
+
+
+def percent_scale(label: str, data: str) -> float | None:
+    """The factor that turns a value of the proxy labelled ``label`` into a top-1 in % on data set
+    ``data`` (1 for ``supernet``, 100 for ``train``, on that data set), or None when the proxy
+    measures something else (a difference to a measured accuracy would have no meaning)."""
+    return {describe(SUPERNET, data): 1.0, describe(TRAIN, data): 100.0}.get(label)
 
 
 def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "digits", seed: int = 0,
           resolution: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE, root: str | None = None) -> float:
-    """Score ``name`` (one of :data:`NAMES`) of a network; higher = predicted better.
+    """Score ``name`` (one of :data:`NAMES`, or ``supernet``) of a network; higher = predicted better.
 
     ``imagenet`` is the predicted ImageNet top-1 (%) of an :class:`Arch` (a module is refused:
     the prediction reads the architecture's shapes); the other arguments do not change it.
+    ``supernet`` is the top-1 (%) of an :class:`Arch` read from the weight-sharing supernet of its
+    operator space (:meth:`Supernet.around`) trained on ``data`` with ``seed`` (the data set's
+    :func:`~nos.proxies.supernet.default_budget`); the first call trains it, or reads it from
+    :func:`~nos.proxies.supernet.default_cache_dir`.
     For the zero-cost scores an :class:`Arch` is built with the data set's class count (its
     ``input_size`` is left alone; the score runs at ``resolution`` pixels); a module is scored
     on a deep copy.
@@ -258,8 +272,12 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
         batch_size: images per minibatch.
         root: the data set's folder (see :func:`nos.proxies.data.load`).
     """
-    if name not in NAMES:
-        raise ValueError(f"name: unknown proxy {name!r} (allowed: {', '.join(NAMES)})")
+    if name not in NAMES and name != SUPERNET:
+        raise ValueError(f"name: unknown proxy {name!r} (allowed: {', '.join(NAMES)}, {SUPERNET})")
+    if name == SUPERNET:
+        if not isinstance(model_or_arch, Arch):
+            raise ValueError(f"model_or_arch: the {SUPERNET} proxy reads a nos.Arch, got {type(model_or_arch).__name__}")
+        return _supernet_of(Supernet.around(model_or_arch), data, seed, root).score([model_or_arch])[0].value
     if name == IMAGENET:
         if not isinstance(model_or_arch, Arch):
             raise ValueError(f"model_or_arch: the {IMAGENET} proxy predicts from a nos.Arch, got {type(model_or_arch).__name__}")
@@ -275,6 +293,19 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
         return float(SCORES[name](model, x, y))
 
 
+def _supernet_of(supernet: Supernet, data: str | Dataset, seed: int, root: str | None) -> Proxy:
+    """The prepared supernet proxy of ``supernet``'s space (one per space, data, seed and root in a process)."""
+    key = (json.dumps(supernet.key, sort_keys=True), data, seed, root)
+    if key not in _SUPERNETS:
+        proxy = make(SUPERNET, data, seed, root, supernet=supernet, cache_dir=str(default_cache_dir()))
+        proxy.prepare()
+        _SUPERNETS[key] = proxy
+    return _SUPERNETS[key]
+
+
+_SUPERNETS: dict[tuple, Proxy] = {}
+
+
 def make(name: str, data: str | Dataset = "digits", seed: int = 0, root: str | None = None,
          budget: Budget | Mapping[str, Any] | None = None, supernet: Supernet | None = None,
          cache_dir: str | None = None) -> Proxy:
@@ -287,7 +318,7 @@ def make(name: str, data: str | Dataset = "digits", seed: int = 0, root: str | N
             (``train_accuracy(arch, data, budget, seed)`` for ``train``).
         root: the data set's folder, where it needs one.
         budget: ``train`` and ``supernet`` only: :class:`Budget` fields over the proxy's default
-            (``train``: ``Budget()``; ``supernet``: :data:`nos.proxies.supernet.DEFAULT_BUDGET`).
+            (``train``: ``Budget()``; ``supernet``: :func:`nos.proxies.supernet.default_budget`).
         supernet: ``supernet`` only: the untrained :class:`Supernet` of the search space.
         cache_dir: ``supernet`` only: folder of trained supernets (None: train every time).
 
@@ -304,7 +335,7 @@ def make(name: str, data: str | Dataset = "digits", seed: int = 0, root: str | N
         return ImagenetProxy()
     if name in SCORES:
         return ScoreProxy(name, data, seed, root)
-    budget = as_budget(budget or {}, SUPERNET_BUDGET if name == SUPERNET else Budget())
+    budget = as_budget(budget or {}, default_budget(data) if name == SUPERNET else Budget())
     if name == TRAIN:
         return TrainProxy(data, seed, root, budget)
     return SupernetProxy(supernet, data, seed, root, budget, cache_dir)

@@ -42,15 +42,29 @@ from nos.arch import Arch, Block, OperatorChoices
 from nos.network import Network, init_weights
 from nos.ops import Depthwise, FullConv, FuSeFull, FuSeHalf, OperatorBlock
 from nos.proxies.data import Dataset, load
-from nos.proxies.train import Budget, as_budget, evaluate, fit
+from nos.proxies.train import Budget, as_budget, fit, measure
 
 CACHE_SCHEMA = "nos.supernet/2"  # 2: first-path warm-up, then aligned candidates
 WARMUP_FRACTION = 0.3  # share of the training steps spent on the first path (see _train)
 CALIBRATION_IMAGES = 512  # training images that re-estimate a candidate's BatchNorm statistics
 CALIBRATION_BATCH = 128
+
+
 DEFAULT_BUDGET = Budget(epochs=40, batch_size=32, width=0.125, resolution=32)
-"""The supernet budget ``proxy=supernet`` uses unless ``proxy.budget`` says otherwise: the setting
-``experiments/results/supernet.md`` measures (about 1,800 steps on the standard digits split)."""
+"""The supernet budget of a data set without its own entry in :data:`BUDGETS` (about 1,800 steps on digits)."""
+BUDGETS: dict[str, Budget] = {"fashion_mnist": Budget(steps=6000, batch_size=128, width=0.25, resolution=28)}
+"""Per data set: the budget ``experiments/results/proxies_fashion_mnist.md`` measured."""
+
+
+def default_budget(data: str | Dataset) -> Budget:
+    """The supernet budget of data set ``data`` (a name or a loaded :class:`Dataset`)."""
+    return BUDGETS.get(data.name.split("/")[0] if isinstance(data, Dataset) else data, DEFAULT_BUDGET)
+
+
+def default_cache_dir() -> Path:
+    """Where trained supernets are cached unless told otherwise: ``$XDG_CACHE_HOME/nos/supernets``
+    (``~/.cache/nos/supernets``); shared by runs and workers."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nos" / "supernets"
 # Block fields a candidate must share with the base (op, kernel and exp are the choices).
 FIXED_FIELDS = tuple(f.name for f in dataclasses.fields(Block) if f.name not in ("op", "kernel", "exp"))
 
@@ -100,6 +114,16 @@ class Supernet:
         self.budget: Budget | None = None
         self.seed: int | None = None
         self.from_cache = False
+
+    @classmethod
+    def around(cls, arch: Arch, choices: OperatorChoices = OperatorChoices()) -> Supernet:
+        """The supernet of ``arch``'s operator space: its backbone (every field but the blocks'
+        operators) with each block free to take ``choices``; every architecture of one space
+        gives the same supernet (and cache entry)."""
+        if not isinstance(arch, Arch):
+            raise TypeError(f"arch: expected a nos.Arch, got {type(arch).__name__}")
+        blocks = tuple(dataclasses.replace(b, op=choices.ops[0], dead_expand=False) for b in arch.blocks)
+        return cls(dataclasses.replace(arch, name="supernet", blocks=blocks), choices)
 
     # ---------------------------------------------------------------- the space
     @property
@@ -198,10 +222,15 @@ class Supernet:
             picks = [torch.randint(len(options), (1,), generator=generator).item() for options in self.options]
             yield tuple(_choice_key(options[j]) for options, j in zip(self.options, picks))
 
-    @torch.no_grad()
     def accuracy(self, arch: Arch) -> float:
         """Validation top-1 accuracy (%) of ``arch`` with inherited weights and BatchNorm
         statistics re-estimated on the supernet's calibration images."""
+        return self.validation(arch)[0]
+
+    @torch.no_grad()
+    def validation(self, arch: Arch) -> tuple[float, float]:
+        """(validation top-1 in %, mean validation cross-entropy in nats) of ``arch`` with inherited
+        weights and BatchNorm statistics re-estimated on the supernet's calibration images."""
         if self._net is None:
             raise RuntimeError("supernet: not trained; use train_supernet(...) first")
         net, dataset = self._net, self.dataset
@@ -217,7 +246,8 @@ class Supernet:
             net(dataset.images("train", self.calibration[start:start + CALIBRATION_BATCH]))
         for bn, momentum in zip(norms, momenta):
             bn.momentum = momentum
-        return 100.0 * evaluate(net, dataset)
+        top1, loss = measure(net, dataset)
+        return 100.0 * top1, loss
 
     def _path_modules(self) -> Iterator[nn.Module]:
         """Modules on the current path: the chosen candidates, stem and head."""

@@ -133,15 +133,25 @@ def _learning_rate(budget: Budget, step: int, total: int) -> float:
     return 0.5 * budget.lr * (1 + math.cos(math.pi * progress))
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> float:
     """Top-1 accuracy of ``model`` (eval mode) on the validation split, in [0, 1]."""
+    return measure(model, dataset, batch_size=batch_size)[0]
+
+
+@torch.no_grad()
+def measure(model: nn.Module, dataset: Dataset, split: str = "val", count: int | None = None,
+            batch_size: int = 256) -> tuple[float, float]:
+    """(top-1 accuracy in [0, 1], mean cross-entropy in nats) of ``model`` (eval mode) on the first
+    ``count`` images of ``split`` (all of them when None)."""
     model.eval()
-    correct = 0
-    for start in range(0, dataset.size("val"), batch_size):
-        index = slice(start, start + batch_size)
-        correct += (model(dataset.images("val", index)).argmax(1) == dataset.labels("val", index)).sum().item()
-    return correct / dataset.size("val")
+    total = dataset.size(split) if count is None else min(count, dataset.size(split))
+    correct, loss = 0, 0.0
+    for start in range(0, total, batch_size):
+        index = slice(start, min(start + batch_size, total))
+        logits, labels = model(dataset.images(split, index)), dataset.labels(split, index)
+        correct += (logits.argmax(1) == labels).sum().item()
+        loss += F.cross_entropy(logits, labels, reduction="sum").item()
+    return correct / total, loss / total
 
 
 def train_accuracy(model_or_arch: nn.Module | Arch, data: str | Dataset = "digits",

@@ -115,13 +115,14 @@ def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int |
         training = _train_one(record, dataset, budget, seed, root_dir,
                               progress(f"trial {record.number} [{i}/{len(chosen)}] on {data}"))
         studies.record_training(study, record.number, training)
+        proxy = record.evaluation.proxy
         log.info("trial %d: %.2f %% %s validation top-1 after %.0f s (proxy %s)", record.number,
-                 training.accuracy_pct, data, training.seconds, record.evaluation.proxy)
+                 training.accuracy_pct, data, training.seconds, "skipped" if proxy is None else f"{proxy:.4g}")
         done.append(record.replace(trained=training))
     studies.sync(storage)
     _rewrite_reports(root_dir, {r.number: r.trained for r in done})
     label = next((r.evaluation.proxy_label for r in done if r.evaluation.proxy_label),
-                 run.settings.get("proxy", {}).get("label", "the search's proxy (not recorded)"))
+                 run.info.proxy_label if run.info is not None else "the search's proxy (not recorded)")
     finalists = summarize(done, label)
     atomic_write(root_dir / TRAINED_DIR / "report.md", finalists.report)
     return finalists
@@ -157,33 +158,35 @@ def _rewrite_reports(run_dir: Path, trained: dict[int, Training]) -> None:
 
 
 def summarize(records: Sequence[TrialRecord], proxy_label: str) -> Finalists:
-    """Measured accuracy against the search's proxy: a table, Kendall tau and Spearman rho."""
+    """Measured accuracy against the search's proxy: a table, Kendall tau and Spearman rho (from
+    three or more trials), and measured - proxy only where both are a top-1 in % on the same data."""
     proxy = np.array([np.nan if r.evaluation.proxy is None else r.evaluation.proxy for r in records])
     measured = np.array([r.trained.accuracy_pct for r in records])
     usable = ~np.isnan(proxy)
     tau = rho = None
-    if usable.sum() >= 2 and len(set(proxy[usable])) > 1 and len(set(measured[usable])) > 1:
+    if usable.sum() >= 3 and len(set(proxy[usable])) > 1 and len(set(measured[usable])) > 1:
         tau = float(stats.kendalltau(proxy[usable], measured[usable]).statistic)
         rho = float(stats.spearmanr(proxy[usable], measured[usable]).statistic)
     data = sorted({r.trained.data for r in records})
+    scale = proxies.percent_scale(proxy_label, data[0]) if len(data) == 1 else None
     lines = ["# Trained finalists", "",
              f"{len(records)} trials trained stand-alone on {', '.join(data)} (`nos-train`); measured: validation "
              f"top-1 (%). Proxy of the search: {proxy_label}.", "",
-             "| trial | proxy | measured (%) | measured - proxy | params (M) | latency (ms) | training (s) |",
+             "| trial | proxy | measured (%) | measured - proxy (points) | params (M) | latency (ms) | training (s) |",
              "|---:|---:|---:|---:|---:|---:|---:|"]
     for r, p, m in zip(records, proxy, measured):
         e = r.evaluation
-        diff = "" if np.isnan(p) else f"{m - p:+.2f}"
+        diff = "" if np.isnan(p) or scale is None else f"{m - scale * p:+.2f}"
         lines.append(f"| {r.number} | {'' if np.isnan(p) else f'{p:.4g}'} | {m:.2f} | {diff} | "
                      f"{e.params / 1e6:.3f} | {e.latency_ms:.4f} | {r.trained.seconds:.0f} |")
-    agreement = ("Too few distinct values to rank (two or more trials with different proxy values are needed)."
+    agreement = ("Too few distinct values to rank (three or more trials with different proxy values are needed)."
                  if tau is None else f"Kendall tau {tau:+.3f}, Spearman rho {rho:+.3f} (proxy vs measured, "
                  f"{int(usable.sum())} trials).")
-    gap = ""
-    if usable.any():
-        gap = (f" Mean |measured - proxy|: {np.abs(measured[usable] - proxy[usable]).mean():.2f} (in the proxy's "
-               "unit; a difference in points only where the proxy predicts accuracy in % on the same data -- "
-               "a predicted ImageNet top-1 and a small data set's accuracy differ by the data set, not by the error).")
+    if scale is not None and usable.any():
+        gap = f" Mean |measured - proxy|: {np.abs(measured[usable] - scale * proxy[usable]).mean():.2f} points."
+    else:
+        gap = (" No differences: the proxy is not a top-1 in % on the data set trained on (a predicted ImageNet "
+               "top-1 and a small data set's accuracy differ by the data set, not by the error).")
     lines += ["", agreement + gap, ""]
     report = "\n".join(lines)
     return Finalists(tuple(records), proxy_label, tau, rho, report)
