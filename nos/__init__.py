@@ -14,7 +14,7 @@ from typing import Any
 from nos import zoo
 from nos.arch import Arch, ArchError, Block, Head, Stem
 
-SUBPACKAGES = ("arch", "cli", "export", "network", "ops", "proxies", "report", "run", "search", "sim", "zoo")
+SUBPACKAGES = ("arch", "cli", "export", "network", "ops", "proxies", "report", "run", "search", "sim", "train", "zoo")
 FUNCTIONS = {"build": "nos.network", "load": "nos.export"}  # name -> the module that defines it
 
 __all__ = ["Arch", "ArchError", "Block", "Head", "Stem", "build", "load", *SUBPACKAGES]

@@ -1,6 +1,8 @@
 """The user's image-folder data set and seeded re-splits (nos.proxies.data)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -29,12 +31,12 @@ def test_train_and_val_sub_folders(tmp_path):
     assert (data.size("train"), data.size("val"), data.num_classes, data.channels) == (6, 3, 3, 3)
     assert data.labels("train", slice(None)).tolist() == [0, 0, 1, 1, 1, 2]
     assert data.labels("val", slice(None)).tolist() == [0, 2, 2]
-    assert data.train_x.shape == (6, 3, 4, 6)  # native size kept: (C, height, width)
+    assert [Path(f).name for f in data.train_files] == ["0.png", "1.png", "0.png", "1.png", "2.png", "0.png"]
     # the training split is 2 red, 3 green, 1 blue images: per-channel mean and std by hand
     red = np.repeat([255.0] * 2 + [0.0] * 4, 4 * 6)  # every pixel of the 6 images (std over pixels)
     torch.testing.assert_close(data.mean, torch.tensor([red.mean(), 3 * 255 / 6, 255 / 6], dtype=torch.float32))
     assert data.std[0].item() == pytest.approx(red.std(ddof=1), rel=1e-5)
-    first_val = data.images("val", slice(0, 1))[0]  # a red JPEG, served at 8x8
+    first_val = data.images("val", slice(0, 1))[0]  # a red JPEG, centre-cropped and served at 8x8
     assert first_val.shape == (3, 8, 8)
     expected_red = (255 - red.mean()) / red.std(ddof=1)
     assert first_val[0].mean().item() == pytest.approx(expected_red, abs=0.05)  # JPEG is lossy
@@ -65,13 +67,12 @@ def test_resplit_of_digits_pools_and_stratifies():
     assert load("digits").fingerprint == digits.fingerprint != harder.fingerprint
 
 
-def test_different_sizes_need_image_size(tmp_path):
+def test_images_of_any_size_are_served_at_the_resolution(tmp_path):
     _write(tmp_path, {"ant": 2, "bee": 2}, size=(6, 4))
-    Image.new("RGB", (5, 5), (9, 9, 9)).save(tmp_path / "bee" / "odd.png")
-    with pytest.raises(ValueError, match="image_size: the images differ in size.*give image_size="):
-        load("folder", root=str(tmp_path))
-    data = load("folder", root=str(tmp_path), image_size=7)
-    assert data.train_x.shape[1:] == (3, 7, 7)
+    Image.new("RGB", (5, 9), COLOURS["bee"]).save(tmp_path / "bee" / "odd.png")
+    data = load("folder", root=str(tmp_path), resolution=7)
+    assert data.images("train", slice(None)).shape == (data.size("train"), 3, 7, 7)
+    assert data.images("val", slice(None)).shape == (data.size("val"), 3, 7, 7)
 
 
 def _error(root, **options) -> str:
@@ -88,12 +89,15 @@ def test_bad_folders_are_named(tmp_path):
     assert "at least 2 class sub-folders, found 1 (ant)" in _error(one)
     empty = _write(tmp_path / "empty", {"ant": 2, "bee": 0})
     assert "class folder" in _error(empty) and "holds no images" in _error(empty)
-    text = _write(tmp_path / "text", {"ant": 2, "bee": 2})
-    (text / "bee" / "notes.png").write_text("not an image")
+    text = _write(tmp_path / "text", {"ant": 5, "bee": 5})
+    (text / "bee" / "notes.png").write_text("not an image")  # read when the statistics are measured
     assert "notes.png' is not a readable PNG or JPEG image" in _error(text)
     gif = _write(tmp_path / "gif", {"ant": 2, "bee": 2})
     Image.new("RGB", (6, 4)).save(gif / "ant" / "x.gif", "GIF")
-    assert "is a GIF image (allowed: PNG, JPEG)" in _error(gif)
+    assert "x.gif' is not a PNG or JPEG file (allowed suffixes: .jpeg, .jpg, .png, any case)" in _error(gif)
+    disguised = _write(tmp_path / "disguised", {"ant": 5, "bee": 5})
+    Image.new("RGB", (6, 4)).save(disguised / "ant" / "x.png", "GIF")
+    assert "x.png' is a GIF image (allowed: PNG, JPEG)" in _error(disguised)
     stray = _write(tmp_path / "stray", {"ant": 2, "bee": 2})
     (stray / "README").write_text("hi")
     assert "must hold only class sub-folders, found file 'README'" in _error(stray)
@@ -119,7 +123,7 @@ def test_an_edited_folder_is_read_again(tmp_path):
 
 @pytest.mark.parametrize("options, message", [
     (dict(data="folder"), "root: data='folder' needs root="),
-    (dict(data="digits", image_size=8), "image_size: only for data='folder'"),
+    (dict(data="digits", mean=(1, 2, 3), std=(1, 1, 1)), "mean, std: only for data='folder'"),
     (dict(data="digits", root="/tmp"), "root: only for data='idx', 'cifar10', 'folder', 'fashion_mnist'"),
     (dict(data="digits", val_fraction=1.0), r"val_fraction: expected a number in \(0, 1\)"),
     (dict(data="digits", val_fraction=0.0), r"val_fraction: expected a number in \(0, 1\)"),
@@ -131,9 +135,17 @@ def test_bad_options_are_named(options, message):
         load(**options)
 
 
-def test_image_size_is_checked(tmp_path):
-    _write(tmp_path, {"ant": 2, "bee": 2})
-    assert _error(tmp_path, image_size=0).startswith("image_size: expected a positive integer")
+def test_statistics_can_be_given(tmp_path):
+    _write(tmp_path, {"ant": 5, "bee": 5})
+    data = load("folder", root=str(tmp_path), mean=(100, 50, 0), std=(10, 10, 5), resolution=4)
+    torch.testing.assert_close(data.mean, torch.tensor([100.0, 50.0, 0.0]))
+    red = data.images("train", slice(0, 1))[0]  # a solid (255, 0, 0) image
+    torch.testing.assert_close(red[:, 0, 0], torch.tensor([15.5, -5.0, 0.0]))
+    resplit = load("folder", root=str(tmp_path), mean=(100, 50, 0), std=(10, 10, 5), val_fraction=0.5)
+    torch.testing.assert_close(resplit.std, torch.tensor([10.0, 10.0, 5.0]))
+    assert _error(tmp_path, mean=(1, 2), std=(1, 1)).startswith("mean: expected 3 numbers")
+    assert _error(tmp_path, mean=(1, 2, 3), std=(1, 0, 1)).startswith("std: expected positive numbers")
+    assert _error(tmp_path, mean=(1, 2, 3)).startswith("mean, std: give both or neither")
 
 
 def test_folder_is_a_named_data_set():

@@ -43,8 +43,10 @@ def store_schema(name: str, node: type, groups: dict[str, type] | None = None) -
 
 
 def fail(app: str, message: str) -> None:
-    """Print ``app: message`` on one line to stderr and exit 2."""
-    print(f"{app}: {message}", file=sys.stderr)
+    """Print ``app: message`` on one line to stderr and exit 2. Under ``torchrun`` every process
+    checks the same command line, so only the first one (RANK 0) prints it."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"{app}: {message}", file=sys.stderr)
     sys.exit(2)
 
 

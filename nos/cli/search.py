@@ -11,12 +11,14 @@ from typing import Sequence
 
 import hydra
 import optuna
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from nos.cli.common import CONFIG_PATH, compose_config, fail, run_app, store_schema, to_object
 from nos.run import Run, RunConfig
 from nos.run.config import HardwareSchema
+from nos.train.runtime import default_threads
 
 APP = "nos-search"
 
@@ -87,6 +89,7 @@ def register() -> None:
 
 def main() -> None:
     register()
+    torch.set_num_threads(default_threads())  # measured: docs/training.md, Threads
     run_app(APP, _search, "search", check, output_dir=True)
 
 

@@ -20,7 +20,10 @@ read before it.
 hash of everything that determines them (space, data set content, seed, budget); the file
 also records that key, and a file whose key differs is refused with an error naming the
 first differing field. Writes are atomic (temporary file + rename) and a lock file
-serialises workers, so concurrent workers train once and all read the same weights.
+serialises workers, so concurrent workers train once and all read the same weights. While it
+trains, a checkpoint beside the cache file (``.ckpt``, every :data:`CHECKPOINT_EVERY` steps)
+lets a killed training resume where it was. Under ``torchrun`` every process trains (DDP, the
+same path in every process at each step) and only the first one reads and writes files.
 """
 from __future__ import annotations
 
@@ -30,12 +33,12 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nos.arch import Arch, Block, OperatorChoices
@@ -43,13 +46,14 @@ from nos.network import Network, init_weights
 from nos.ops import Depthwise, FullConv, FuSeFull, FuSeHalf, OperatorBlock
 from nos.proxies.data import Dataset, load
 from nos.proxies.train import Budget, as_budget, fit, measure
+from nos.train import Checkpointing, Runtime, distributed
+from nos.train import checkpoint as files
 
 CACHE_SCHEMA = "nos.supernet/2"  # 2: first-path warm-up, then aligned candidates
 WARMUP_FRACTION = 0.3  # share of the training steps spent on the first path (see _train)
 CALIBRATION_IMAGES = 512  # training images that re-estimate a candidate's BatchNorm statistics
 CALIBRATION_BATCH = 128
-
-
+CHECKPOINT_EVERY = 500  # steps between the checkpoints of a supernet trained into a cache
 DEFAULT_BUDGET = Budget(epochs=40, batch_size=32, width=0.125, resolution=32)
 """The supernet budget of a data set without its own entry in :data:`BUDGETS` (about 1,800 steps on digits)."""
 BUDGETS: dict[str, Budget] = {"fashion_mnist": Budget(steps=6000, batch_size=128, width=0.25, resolution=28)}
@@ -348,11 +352,12 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _load_state(path: Path, key: dict[str, Any]) -> dict[str, torch.Tensor]:
     try:
-        stored = torch.load(path, map_location="cpu", weights_only=True)
+        stored = files.load(path, "supernet checkpoint")
         stored_key = json.loads(stored["key"])
         state = stored["state"]
-    except Exception as err:  # torch raises many types for a damaged file
-        raise ValueError(f"cache_dir: {str(path)!r} is not a readable supernet checkpoint ({err}); delete it") from None
+    except (ValueError, KeyError, TypeError) as err:
+        message = str(err) if isinstance(err, ValueError) else f"{str(path)!r} is not a readable supernet checkpoint; delete it"
+        raise ValueError(f"cache_dir: {message}") from None
     field = _first_difference(stored_key, key, "")
     if field:
         raise ValueError(f"cache_dir: {str(path)!r} holds a supernet for another {field} "
@@ -368,23 +373,15 @@ def _lookup(data: Any, dotted: str) -> Any:
 
 def _save_state(path: Path, key: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
     """Write atomically: a reader sees the old file, no file, or the whole new file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            torch.save({"key": json.dumps(key, sort_keys=True), "state": state}, f)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    files.save_atomic(path, {"key": json.dumps(key, sort_keys=True), "state": state})
 
 
 def train_supernet(supernet: Supernet, data: str | Dataset = "digits", seed: int = 0,
                    budget: Budget | Mapping = Budget(), cache_dir: str | os.PathLike | None = None,
-                   progress: Callable[[int, int], None] | None = None, root: str | None = None) -> Supernet:
+                   progress: Callable[[int, int], None] | None = None, root: str | None = None, *,
+                   runtime: Runtime | None = None, checkpoint_every: int = CHECKPOINT_EVERY) -> Supernet:
     """Train ``supernet``'s weights by single-path uniform sampling (or read them from the
-    cache) and return a trained copy; ``supernet`` itself is left untrained.
+    cache) and return a trained copy (its module on the CPU); ``supernet`` itself is left untrained.
 
     Args:
         supernet: the space.
@@ -396,38 +393,68 @@ def train_supernet(supernet: Supernet, data: str | Dataset = "digits", seed: int
         cache_dir: folder of trained supernets (created if missing); None trains every time.
         progress: called after every training step with (steps done, total steps); not
             called when the weights come from the cache.
-        root: the local folder of a ``cifar10`` or ``folder`` data set.
+        root: the local folder of a data set that needs one.
+        runtime: device, precision, workers and threads of the training (not part of the
+            cache key: they change the rounding, not what is trained).
+        checkpoint_every: steps between checkpoints of a training into ``cache_dir``.
     """
     if not isinstance(supernet, Supernet):
         raise TypeError(f"supernet: expected a Supernet, got {type(supernet).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed: expected an integer, got {seed!r}")
+    if runtime is not None and runtime.compile:
+        raise ValueError("runtime.compile: the supernet changes its path every step; compile trains fixed "
+                         "networks (nos-train)")
     budget = as_budget(budget)
     dataset = load(data, budget.resolution, root)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = supernet._build(dataset, budget)
     if cache_dir is None:
-        _train(supernet, net, dataset, budget, seed, progress)
-        return supernet._bind(net, dataset, budget, seed, from_cache=False)
+        _train(supernet, net, dataset, budget, seed, progress, runtime, None)
+        return supernet._bind(net.cpu(), dataset, budget, seed, from_cache=False)
     key = _cache_key(supernet, dataset, seed, budget)
     folder = Path(cache_dir).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"supernet-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.pt"
-    with _locked(path.with_suffix(".lock")):
-        if path.exists():
-            net.load_state_dict(_load_state(path, key))
+    main = distributed.current().main
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
+    with _locked(path.with_suffix(".lock")) if main else contextlib.nullcontext():
+        state = _load_state(path, key) if main and path.exists() else None
+        state = distributed.broadcast(state)
+        if state is not None:
+            net.load_state_dict(state)
             return supernet._bind(net, dataset, budget, seed, from_cache=True)
-        _train(supernet, net, dataset, budget, seed, progress)
-        _save_state(path, key, net.state_dict())
+        checkpoint = Checkpointing(path.with_suffix(".ckpt"), checkpoint_every, key)
+        _train(supernet, net, dataset, budget, seed, progress, runtime, checkpoint)
+        net.cpu()
+        if main:
+            _save_state(path, key, net.state_dict())
+            checkpoint.path.unlink(missing_ok=True)
     return supernet._bind(net, dataset, budget, seed, from_cache=False)
 
 
+class _Paths:
+    """The supernet's sampled paths by index (0, 1, ...), asked for in increasing order: the
+    space's seeded sampler, replayed from the start when a training resumes."""
+
+    def __init__(self, supernet: Supernet, seed: int):
+        self._sampler, self._drawn, self._last = supernet._sampler(seed), 0, ()
+
+    def __getitem__(self, index: int) -> tuple[str, ...]:
+        while self._drawn <= index:
+            self._last = next(self._sampler)
+            self._drawn += 1
+        return self._last
+
+
 def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, seed: int,
-           progress: Callable[[int, int], None] | None) -> None:
+           progress: Callable[[int, int], None] | None, runtime: Runtime | None,
+           checkpoint: Checkpointing | None) -> None:
     """The first :data:`WARMUP_FRACTION` of the steps train the first path (each block's first
     choice: the space's first operator, e.g. ``dw``); then every other candidate starts from it
-    (:func:`_align`) and each step trains a uniformly sampled path.
+    (:func:`_align`) and each step trains a uniformly sampled path (the same in every process
+    of a distributed job: the sampler is seeded by ``seed``).
 
     Why: from independent random initialisations the candidates of a block compute unrelated
     features, and a path that mixes them at random across 17 blocks is noise to the next block
@@ -437,20 +464,18 @@ def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, s
     block, while every fixed path learnt; with 200 steps on the first path, then 300 uniform
     ones, sampled paths reach 45-70 %.
     """
-    paths = supernet._sampler(seed)
+    paths = _Paths(supernet, seed)
     first = tuple(next(iter(candidates)) for candidates in net.blocks)
     warmup = round(WARMUP_FRACTION * budget.total_steps(dataset.size("train")))
-    step = 0
 
-    def forward(images: torch.Tensor) -> torch.Tensor:
-        nonlocal step
+    def loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, step: int) -> torch.Tensor:
         if step == warmup:
             for candidates in net.blocks:
                 _align(candidates)
-        net.blocks.path = first if step < warmup else next(paths)
-        step += 1
-        return net(images)
+        net.blocks.path = first if step < warmup else paths[step - warmup]
+        return F.cross_entropy(model(images), labels)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout
-        fit(net, dataset, budget, seed, forward, progress)
+        fit(net, dataset, budget, seed, loss=loss, runtime=runtime, progress=progress, checkpoint=checkpoint,
+            fixed=False)

@@ -7,12 +7,18 @@ resolution, seeded), and for each one
 * writes ``trained/trial-<N>/weights.pt`` (the state dict of ``nos.build(training.arch)``) and
   ``trained/trial-<N>/training.json`` (a :class:`~nos.search.record.Training`) in the run
   directory; ``nos-export weights=trained`` exports these weights;
+* keeps ``trained/trial-<N>/checkpoint.pt`` (the training state, every ``checkpoint_every`` steps
+  and at the end): the same command started again resumes an interrupted training there and does
+  not train a finished one again (delete it to retrain);
 * stores the :class:`~nos.search.record.Training` in the study (``nos.search.study.record_training``),
   so a resumed search's reports show it, and rewrites ``pareto.json`` and ``trials.jsonl``
   with it;
 
 then writes ``trained/report.md``: measured accuracy against the search's proxy (Kendall tau,
 Spearman rho, the differences in points).
+
+Under ``torchrun`` every process trains (DDP) and evaluates its share of the validation split;
+only the first one writes files and talks to the study.
 """
 from __future__ import annotations
 
@@ -32,6 +38,8 @@ from scipy import stats
 from nos import proxies
 from nos.export import runs
 from nos.proxies.train import as_budget, evaluate, fit, materialize, sized
+from nos.train import Checkpointing, Runtime, distributed
+from nos.train.checkpoint import save_atomic
 from nos.report.files import PARETO_JSON, TRIALS_JSONL, atomic_write, read_records, write_records
 from nos.run.progress import StepProgress
 from nos.search import study as studies
@@ -39,7 +47,8 @@ from nos.search.record import Training, TrialRecord
 
 log = logging.getLogger("nos.run")
 TRAINED_DIR = "trained"
-TRAINING_JSON, WEIGHTS = "training.json", "weights.pt"
+TRAINING_JSON, WEIGHTS, CHECKPOINT = "training.json", "weights.pt", "checkpoint.pt"
+CHECKPOINT_EVERY = 200  # steps
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,9 @@ def plan(run_dir: str | Path, select: str = "pareto", *, trial: int | list[int] 
 
 def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int | list[int] | None = None,
                     data: str = "digits", root: str | None = None, budget: Mapping[str, Any] | None = None,
-                    seed: int = 0, progress: Callable[[str], Callable[[int, int], None]] | None = None) -> Finalists:
+                    seed: int = 0, progress: Callable[[str], Callable[[int, int], None]] | None = None,
+                    runtime: Runtime | None = None,
+                    checkpoint_every: int | None = CHECKPOINT_EVERY) -> Finalists | None:
     """Train the chosen trials of the run in ``run_dir`` and record their accuracy.
 
     Args:
@@ -101,24 +112,31 @@ def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int |
         seed: seeds the initialisation, the batch order and dropout.
         progress: given a label, returns the step callback of one training (default: a
             :class:`~nos.run.progress.StepProgress` line).
+        runtime: device, precision, workers and threads (:class:`nos.train.Runtime`).
+        checkpoint_every: steps between checkpoints (None: no checkpoint, nothing to resume).
 
     Raises ``ValueError`` naming the field for bad input, before any training (:func:`plan`).
+    Returns None in the processes of a distributed job other than the first.
     """
     checked = plan(run_dir, select, trial=trial, data=data, root=root, budget=budget, seed=seed)
     run, chosen, dataset, budget = checked.run, checked.chosen, checked.dataset, checked.budget
-    storage = studies.make_storage(run.storage)
-    study = optuna.load_study(study_name=run.study_name, storage=storage)
+    world = distributed.current()
+    storage = studies.make_storage(run.storage) if world.main else None
+    study = optuna.load_study(study_name=run.study_name, storage=storage) if world.main else None
     root_dir = Path(run_dir)
     progress = progress or (lambda label: StepProgress(label))
     done = []
     for i, record in enumerate(chosen, 1):
-        training = _train_one(record, dataset, budget, seed, root_dir,
-                              progress(f"trial {record.number} [{i}/{len(chosen)}] on {data}"))
-        studies.record_training(study, record.number, training)
-        proxy = record.evaluation.proxy
-        log.info("trial %d: %.2f %% %s validation top-1 after %.0f s (proxy %s)", record.number,
-                 training.accuracy_pct, data, training.seconds, "skipped" if proxy is None else f"{proxy:.4g}")
+        label = f"trial {record.number} [{i}/{len(chosen)}] on {data}"
+        training = _train_one(record, dataset, budget, seed, root_dir, progress(label), runtime, checkpoint_every)
+        if world.main:
+            studies.record_training(study, record.number, training)
+            proxy = record.evaluation.proxy
+            log.info("trial %d: %.2f %% %s validation top-1 after %.0f s (proxy %s)", record.number,
+                     training.accuracy_pct, data, training.seconds, "skipped" if proxy is None else f"{proxy:.4g}")
         done.append(record.replace(trained=training))
+    if not world.main:
+        return None
     studies.sync(storage)
     _rewrite_reports(root_dir, {r.number: r.trained for r in done})
     label = next((r.evaluation.proxy_label for r in done if r.evaluation.proxy_label),
@@ -129,22 +147,29 @@ def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int |
 
 
 def _train_one(record: TrialRecord, dataset: proxies.Dataset, budget: proxies.Budget, seed: int, run_dir: Path,
-               progress: Callable[[int, int], None]) -> Training:
-    """Train one trial's architecture; write its weights and training.json."""
+               progress: Callable[[int, int], None], runtime: Runtime | None,
+               checkpoint_every: int | None) -> Training:
+    """Train one trial's architecture (resuming its checkpoint); write its weights and training.json."""
     start = time.monotonic()
+    arch = sized(record.arch, dataset, budget.width)  # the network materialize builds
+    folder = run_dir / TRAINED_DIR / f"trial-{record.number}"
+    main = distributed.current().main
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
+    key = {"arch": arch.to_dict(), "data": {"name": dataset.name, "fingerprint": dataset.fingerprint},
+           "budget": dataclasses.asdict(budget), "seed": seed}
+    checkpoint = None if checkpoint_every is None else Checkpointing(folder / CHECKPOINT, checkpoint_every, key)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = materialize(record.arch, dataset, budget.width)
-        fit(model, dataset, budget, seed, progress=progress)
-        accuracy = 100.0 * evaluate(model, dataset)
-    arch = sized(record.arch, dataset, budget.width)  # the network materialize built
-    folder = run_dir / TRAINED_DIR / f"trial-{record.number}"
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), folder / WEIGHTS)
+        fit(model, dataset, budget, seed, runtime=runtime, progress=progress, checkpoint=checkpoint)
+        accuracy = 100.0 * evaluate(model, dataset, runtime=runtime)
     training = Training(accuracy_pct=accuracy, data=dataset.name, budget=dataclasses.asdict(budget), seed=seed,
                         seconds=round(time.monotonic() - start, 2), arch=arch,
                         weights=str((folder / WEIGHTS).relative_to(run_dir)))
-    atomic_write(folder / TRAINING_JSON, json.dumps(training.to_dict(), indent=1) + "\n")
+    if main:
+        save_atomic(folder / WEIGHTS, {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+        atomic_write(folder / TRAINING_JSON, json.dumps(training.to_dict(), indent=1) + "\n")
     return training
 
 
