@@ -59,7 +59,7 @@ import ground_truth  # noqa: E402
 from nos.arch import OPERATORS, Arch  # noqa: E402
 from nos.network import build  # noqa: E402
 from nos.proxies import NAMES, score  # noqa: E402
-from nos.proxies.data import Dataset, load  # noqa: E402
+from nos.proxies.data import PROXY_HOLDOUT, Dataset, for_proxy  # noqa: E402
 from nos.proxies.supernet import Supernet, _align, _choice_key, train_supernet  # noqa: E402
 from nos.proxies.train import Budget, _learning_rate, fit, measure, sized, train_accuracy  # noqa: E402
 from proxy_calibration import _appender, _read_cache, tau_interval  # noqa: E402
@@ -73,7 +73,7 @@ TRAINING_CSV = RESULTS / "proxies_fashion_mnist_training.csv"
 TRAINING_FIELDS = ("variant", "seed", "steps", "cpu_seconds")
 OTHERS_CSV = RESULTS / "proxies_fashion_mnist_scores.csv"
 OTHERS_FIELDS = ("proxy", "arch", "value", "cpu_seconds")
-HOLDOUT = 2000  # training images held out to score candidates (never trained on)
+HOLDOUT = PROXY_HOLDOUT["fashion_mnist"]  # training images held out to score candidates (never trained on)
 PARENT_STEPS = 1500  # the all-dw parent's stand-alone training
 SAMPLES = 200  # random architectures scored to fit the predictor on supernet samples
 KD_WEIGHT, KD_TEMPERATURE = 0.5, 2.0
@@ -102,8 +102,9 @@ VARIANTS = {v.name: v for v in (
 
 
 def data() -> Dataset:
-    """Fashion-MNIST at the truth's resolution; validation = :data:`HOLDOUT` held-out training images."""
-    return load("fashion_mnist", ground_truth.RECIPE.budget.resolution).hold_out(HOLDOUT)
+    """Fashion-MNIST at the truth's resolution as the proxies see it: validation = :data:`HOLDOUT`
+    held-out training images (``nos.proxies.data.for_proxy``)."""
+    return for_proxy("fashion_mnist", ground_truth.RECIPE.budget.resolution)
 
 
 def budget(steps: int) -> Budget:

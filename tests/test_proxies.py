@@ -307,3 +307,15 @@ def test_hold_out_cuts_the_training_split_and_drops_the_validation_split():
     for bad in (0, 1437, 2.5):
         with pytest.raises(ValueError, match=r"^holdout: expected an integer in \[1, 1436\]"):
             digits.hold_out(bad)
+
+
+def test_a_data_set_with_a_proxy_holdout_is_scored_on_held_out_training_images(tiny, monkeypatch):
+    from nos.proxies import data as data_module
+
+    monkeypatch.setitem(data_module.PROXY_HOLDOUT, "synthetic", 64)
+    budget = {"steps": 1, "batch_size": 8, "resolution": 8}
+    proxy = make("train", data="synthetic", budget=budget)
+    (value,) = proxy.score([tiny])
+    assert value.value == train_accuracy(tiny, load("synthetic", 8).hold_out(64), budget, seed=0)
+    assert value.std == pytest.approx(math.sqrt(value.value * (1 - value.value) / 64))
+    assert proxy.label == "synthetic held-out (64 training images) accuracy after short training (fraction)"

@@ -11,6 +11,7 @@ import torch
 from nos import Arch, Block, Head, Stem, build
 from nos.arch import OperatorChoices
 from nos.proxies import Budget, load
+from nos.proxies import data as data_module
 from nos.proxies import supernet as supernet_module
 from nos.proxies.supernet import CALIBRATION_BATCH, Supernet, train_supernet
 from test_proxies import one_thread  # noqa: F401  (autouse fixture)
@@ -283,7 +284,8 @@ def test_score_reads_any_arch_of_a_space_from_one_cached_supernet(monkeypatch, t
     from nos.proxies import proxy as proxy_module
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setitem(supernet_module.SETTINGS, "synthetic", supernet_module.Setting(BUDGET, holdout=64))
+    monkeypatch.setitem(supernet_module.BUDGETS, "synthetic", BUDGET)
+    monkeypatch.setitem(data_module.PROXY_HOLDOUT, "synthetic", 64)
     monkeypatch.setattr(proxy_module, "_SUPERNETS", {})
     a, b = _with(_base(), ["full", "dw", "fuse_half", "dw"]), _with(_base(), ["dw"] * 4)
     value = score(a, "supernet", data="synthetic", seed=2)

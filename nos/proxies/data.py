@@ -50,6 +50,10 @@ DEFAULT_RESOLUTION = 32
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 IMAGE_FORMATS = ("PNG", "JPEG")
 DEFAULT_VAL_FRACTION = 0.2  # a folder without train/ and val/ sub-folders
+PROXY_HOLDOUT = {"fashion_mnist": 2000}
+"""Training images the data-driven proxies (``train``, ``supernet``) hold out of training and score
+candidates on, per data set (:func:`for_proxy`); the validation split then stays untouched for
+measuring finalists. A data set not listed scores on its validation split."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -450,6 +454,14 @@ def load(data: str | Dataset = "digits", resolution: int | None = None, root: st
     if resolution is None:
         return dataset if isinstance(data, Dataset) else dataset.at(DEFAULT_RESOLUTION)
     return dataset.at(resolution)
+
+
+def for_proxy(data: str | Dataset = "digits", resolution: int | None = None, root: str | None = None) -> Dataset:
+    """The data set a data-driven proxy trains and scores on: :func:`load`, then, for a data set in
+    :data:`PROXY_HOLDOUT`, its training split cut by :meth:`Dataset.hold_out` (seed 0)."""
+    dataset = load(data, resolution, root)
+    holdout = PROXY_HOLDOUT.get(data if isinstance(data, str) else "")
+    return dataset if holdout is None else dataset.hold_out(holdout)
 
 
 _ROOT_NEEDED = {"idx": "a folder of the four MNIST-format IDX files",

@@ -31,9 +31,9 @@ from torch import nn
 
 from nos.arch import Arch
 from nos.proxies import predictor
-from nos.proxies.data import Dataset, load
+from nos.proxies.data import PROXY_HOLDOUT, Dataset, for_proxy, load
 from nos.proxies.scores import SCORES
-from nos.proxies.supernet import Supernet, default_cache_dir, setting, train_supernet
+from nos.proxies.supernet import Supernet, default_budget, default_cache_dir, train_supernet
 from nos.proxies.train import Budget, as_budget, materialize, sized, train_accuracy
 
 IMAGENET = "imagenet"  # predicted from the Arch's shapes, no network is built
@@ -142,7 +142,7 @@ class _ValidationProxy(Proxy):
         load(self.data, root=self.root)
 
     def _dataset(self) -> Dataset:
-        return load(self.data, self.budget.resolution, self.root)
+        return for_proxy(self.data, self.budget.resolution, self.root)
 
     def standard_error(self, value: float) -> float:
         """Binomial standard error (value units) of an accuracy ``value`` on the validation split."""
@@ -165,7 +165,8 @@ class TrainProxy(_ValidationProxy):
         self.label = describe(TRAIN, _data_name(data))
 
     def score(self, archs: Sequence[Arch]) -> list[Score]:
-        return self._scored([float(train_accuracy(a, self.data, self.budget, self.seed, root=self.root)) for a in archs])
+        dataset = self._dataset()
+        return self._scored([float(train_accuracy(a, dataset, self.budget, self.seed)) for a in archs])
 
 
 class SupernetProxy(_ValidationProxy):
@@ -181,11 +182,8 @@ class SupernetProxy(_ValidationProxy):
 
     def prepare(self, progress: Progress | None = None) -> None:
         if not self.supernet.trained:
-            dataset = load(self.data, self.budget.resolution, self.root)
-            holdout = setting(self.data).holdout
-            if holdout is not None:
-                dataset = dataset.hold_out(holdout)
-            self.supernet = train_supernet(self.supernet, dataset, self.seed, self.budget, self.cache_dir, progress)
+            self.supernet = train_supernet(self.supernet, super()._dataset(), self.seed, self.budget, self.cache_dir,
+                                           progress)
 
     def _dataset(self) -> Dataset:
         return self.supernet.dataset if self.supernet.trained else super()._dataset()
@@ -232,12 +230,12 @@ def describe(name: str, data: str = "digits") -> str:
         return f"parameters (network with a {data} classifier)"
     if name == "flops":
         return f"MACs per {data} image at the proxy resolution"
+    holdout = PROXY_HOLDOUT.get(data)
+    where = "validation" if holdout is None else f"held-out ({holdout:,} training images)"
     if name == TRAIN:
-        return f"{data} validation accuracy after short training (fraction)"
+        return f"{data} {where} accuracy after short training (fraction)"
     if name == SUPERNET:
-        holdout = setting(data).holdout
-        where = "validation top-1" if holdout is None else f"top-1 on {holdout:,} held-out training images"
-        return f"{data} {where}, supernet weights (%)"
+        return f"{data} {where} top-1, supernet weights (%)"
     return f"{name} score on {data} (zero-cost; higher = predicted better)"
 
 
@@ -256,7 +254,7 @@ def score(model_or_arch: nn.Module | Arch, name: str, data: str | Dataset = "dig
     the prediction reads the architecture's shapes); the other arguments do not change it.
     ``supernet`` is the top-1 (%) of an :class:`Arch` read from the weight-sharing supernet of its
     operator space (:meth:`Supernet.around`) trained on ``data`` with ``seed`` (the data set's
-    :func:`~nos.proxies.supernet.setting`); the first call trains it, or reads it from
+    :func:`~nos.proxies.supernet.default_budget`); the first call trains it, or reads it from
     :func:`~nos.proxies.supernet.default_cache_dir`.
     For the zero-cost scores an :class:`Arch` is built with the data set's class count (its
     ``input_size`` is left alone; the score runs at ``resolution`` pixels); a module is scored
@@ -320,7 +318,7 @@ def make(name: str, data: str | Dataset = "digits", seed: int = 0, root: str | N
             (``train_accuracy(arch, data, budget, seed)`` for ``train``).
         root: the data set's folder, where it needs one.
         budget: ``train`` and ``supernet`` only: :class:`Budget` fields over the proxy's default
-            (``train``: ``Budget()``; ``supernet``: the data set's :func:`nos.proxies.supernet.setting`).
+            (``train``: ``Budget()``; ``supernet``: :func:`nos.proxies.supernet.default_budget`).
         supernet: ``supernet`` only: the untrained :class:`Supernet` of the search space.
         cache_dir: ``supernet`` only: folder of trained supernets (None: train every time).
 
@@ -337,7 +335,7 @@ def make(name: str, data: str | Dataset = "digits", seed: int = 0, root: str | N
         return ImagenetProxy()
     if name in SCORES:
         return ScoreProxy(name, data, seed, root)
-    budget = as_budget(budget or {}, setting(data).budget if name == SUPERNET else Budget())
+    budget = as_budget(budget or {}, default_budget(data) if name == SUPERNET else Budget())
     if name == TRAIN:
         return TrainProxy(data, seed, root, budget)
     return SupernetProxy(supernet, data, seed, root, budget, cache_dir)

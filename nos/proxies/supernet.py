@@ -32,7 +32,6 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,32 +50,15 @@ CALIBRATION_IMAGES = 512  # training images that re-estimate a candidate's Batch
 CALIBRATION_BATCH = 128
 
 
-@dataclass(frozen=True)
-class Setting:
-    """How the supernet proxy trains on a data set and where it scores candidates.
-
-    Attributes:
-        budget: the training budget (its width and resolution are the candidates' too).
-        holdout: training images held out of training to score candidates on
-            (``Dataset.hold_out``); None scores on the data set's validation split.
-    """
-
-    budget: Budget
-    holdout: int | None = None
+DEFAULT_BUDGET = Budget(epochs=40, batch_size=32, width=0.125, resolution=32)
+"""The supernet budget of a data set without its own entry in :data:`BUDGETS` (about 1,800 steps on digits)."""
+BUDGETS: dict[str, Budget] = {"fashion_mnist": Budget(steps=6000, batch_size=128, width=0.25, resolution=28)}
+"""Per data set: the budget ``experiments/results/proxies_fashion_mnist.md`` measured."""
 
 
-DEFAULT_SETTING = Setting(Budget(epochs=40, batch_size=32, width=0.125, resolution=32))
-"""Any data set without its own entry in :data:`SETTINGS` (about 1,800 steps on digits)."""
-SETTINGS: dict[str, Setting] = {
-    "fashion_mnist": Setting(Budget(steps=6000, batch_size=128, width=0.25, resolution=28), holdout=2000),
-}
-"""Per data set: the setting ``experiments/results/proxies_fashion_mnist.md`` measured."""
-DEFAULT_BUDGET = DEFAULT_SETTING.budget
-
-
-def setting(data: str | Dataset) -> Setting:
-    """The supernet setting of data set ``data`` (a name or a loaded :class:`Dataset`)."""
-    return SETTINGS.get(data.name if isinstance(data, Dataset) else data, DEFAULT_SETTING)
+def default_budget(data: str | Dataset) -> Budget:
+    """The supernet budget of data set ``data`` (a name or a loaded :class:`Dataset`)."""
+    return BUDGETS.get(data.name.split("/")[0] if isinstance(data, Dataset) else data, DEFAULT_BUDGET)
 
 
 def default_cache_dir() -> Path:

@@ -224,7 +224,7 @@ def _fuse(table, hw: Columns, where: tuple[np.ndarray, np.ndarray], traffic: Dra
     traffic.ofmap_reads[where] = 0
 
 
-_MODELS = {SCALESIM: _scalesim, IDEAL: _ideal, RESIDENT: _ideal}  # resident: then keep_resident
+_MODELS = {SCALESIM: _scalesim, IDEAL: _ideal, RESIDENT: _ideal}  # resident: ideal, then keep_resident
 
 
 def keep_resident(table, hw: Columns, traffic: DramTraffic) -> DramTraffic:
@@ -269,18 +269,18 @@ def keep_resident(table, hw: Columns, traffic: DramTraffic) -> DramTraffic:
 
 
 def dram_traffic(table, hw: Columns, passes: Refetch, fused: np.ndarray) -> DramTraffic:
-    """DRAM words each layer of ``table`` moves on each config, under each config's model.
+    """DRAM words each layer of ``table`` moves on each config on its own, under each config's
+    model (``resident``: ``ideal``'s, which :func:`keep_resident` then reduces on whole networks).
 
     Args:
-        table: a :class:`nos.sim.LayerTable` (columns shaped (layers,)): whole networks when a
-            config's model is ``resident``, which reads each layer's neighbours.
+        table: a :class:`nos.sim.LayerTable` (columns shaped (layers,)).
         hw: the config columns (:func:`nos.sim.hardware.columns`), each shaped (configs, 1).
         passes: the dataflow's operand pass counts (:func:`nos.sim.gemm.refetch`), (configs, layers).
         fused: bool (configs, layers), true where a layer runs on the FuSe dataflow.
     """
     models = hw.memory[:, 0]
     if np.all(models == models[0]):
-        return keep_resident(table, hw, _MODELS[int(models[0])](table, hw, passes, fused))
+        return _MODELS[int(models[0])](table, hw, passes, fused)
     out = DramTraffic(*(np.zeros(fused.shape, dtype=np.int64) for _ in DramTraffic._fields))
     for model in np.unique(models):
         index = np.flatnonzero(models == model)
@@ -288,7 +288,7 @@ def dram_traffic(table, hw: Columns, passes: Refetch, fused: np.ndarray) -> Dram
                                                                     for p in passes)), fused[index])
         for counts, values in zip(out, part):
             counts[index] = values
-    return keep_resident(table, hw, out)
+    return out
 
 
 def memory_cycles(traffic: DramTraffic, words_per_cycle: np.ndarray) -> np.ndarray:
