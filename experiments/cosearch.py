@@ -34,13 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from omegaconf import OmegaConf
 
-import nos.cli.search  # noqa: F401  (registers the config schema)
+from nos.cli.search import config as search_config
 from nos import proxies, sim
 from nos.run import Run, RunConfig
 from nos.search.objectives import Budgets, Evaluator, Objectives
@@ -55,8 +52,7 @@ PAPER = sim.Hardware(rows=64, cols=64, dataflow="os", fuse=True)  # the paper's 
 
 
 def config(*overrides: str) -> RunConfig:
-    with initialize_config_module("nos.conf", version_base="1.3"):
-        return OmegaConf.to_object(compose("search", overrides=["hardware=cosearch", *overrides]))
+    return search_config(["hardware=cosearch", *overrides])
 
 
 def grid(choices: HardwareChoices) -> list[sim.Hardware]:
@@ -143,10 +139,11 @@ def cosearch_runs(space: SearchSpace, evaluator: Evaluator, objectives: Objectiv
     for name in samplers:
         for seed in range(seeds):
             c = config(f"sampler={name}", f"seed={seed}", "space=mobilenet_v2_stages")
-            study = optuna.create_study(directions=objectives.directions, sampler=instantiate(c.sampler))
+            plan = c.resolve()
+            study = optuna.create_study(directions=objectives.directions, sampler=plan.sampler)
             for arch, array in space.references.values():  # as nos-search does: the paper's variants first
                 study.enqueue_trial(space.genome_of(arch, array))
-            batch = c.sampler.get("population_size") or 1
+            batch = plan.batch
             points, feasible, earlier, ratios = [], [], {}, {}
             start = time.perf_counter()
             for done in checkpoints:
@@ -206,9 +203,9 @@ def main() -> None:
     parser.add_argument("--throughput-trials", type=int, default=400)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    base = config("space=mobilenet_v2_stages")
-    tech = base.tech_spec()
-    choices = base.hardware_choices()
+    base = config("space=mobilenet_v2_stages").resolve()
+    tech = base.tech
+    choices = base.space.hardware
     arrays = grid(choices)
     budget = float(PAPER.area_mm2(tech))
     areas = sim.area_mm2(arrays, tech)

@@ -23,35 +23,28 @@ import time
 from pathlib import Path
 
 import optuna
-from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
-import nos.cli.search  # noqa: F401  (registers the config schema)
-from nos.run.config import SAMPLER_TARGETS, RunConfig
+from nos.cli.search import config as search_config
+from nos.run.config import Plan, group_options
 from nos.search.objectives import Evaluator
 from nos.search.pareto import hypervolume, reference_point
-from nos.search.space import SearchSpace
 from nos.search.study import step
-from search_spaces import get_space
 
 RESULTS = Path(__file__).parent / "results" / "sampler_comparison.md"
 UP_DOWN = ("maximize", "minimize")
 
 
-def config(sampler: str, seed: int, proxy: str) -> RunConfig:
-    """The configuration nos-search would run with ``sampler=<sampler> seed=<seed> proxy=<proxy>``."""
-    with initialize_config_module("nos.conf", version_base="1.3"):
-        cfg = compose("search", overrides=[f"sampler={sampler}", f"seed={seed}", f"proxy={proxy}"])
-    return OmegaConf.to_object(cfg)
+def config(sampler: str, seed: int, proxy: str) -> Plan:
+    """What nos-search would run with ``sampler=<sampler> seed=<seed> proxy=<proxy>``, resolved."""
+    return search_config([f"sampler={sampler}", f"seed={seed}", f"proxy={proxy}"]).resolve()
 
 
-def run(c: RunConfig, space, evaluator: Evaluator, checkpoints, ref):
+def run(c: Plan, space, evaluator: Evaluator, checkpoints, ref):
     """Hypervolume after each checkpoint, and every (proxy, latency) point evaluated, with the
     search's own ask/evaluate/tell step (batches of the sampler's population) on an in-memory study."""
-    objectives = c.search.spec()
-    study = optuna.create_study(directions=objectives.directions, sampler=instantiate(c.sampler))
-    batch = c.search.batch_size or c.sampler.get("population_size") or 1
+    objectives = c.objectives
+    study = optuna.create_study(directions=objectives.directions, sampler=c.sampler)
+    batch = c.batch
     points: list[list[float]] = []
     earlier: dict[str, int] = {}
     hv, start = {}, time.perf_counter()
@@ -70,12 +63,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 200, 500])
     parser.add_argument("--proxy", default="default", help="a proxy config of conf/proxy/ (default: nos's default proxy)")
-    parser.add_argument("--samplers", nargs="+", default=list(SAMPLER_TARGETS))
+    parser.add_argument("--samplers", nargs="+", default=group_options("sampler"))
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = config("tpe", 0, args.proxy)
-    space = SearchSpace(get_space(base.space.name, **base.space.options()), base.hardware_choices())
-    evaluator = base.evaluator(space)  # one evaluator for every run: evaluations are cached by architecture
+    space = base.space
+    evaluator = base.evaluator  # one evaluator for every run: evaluations are cached by architecture
     evaluator.prepare()
     refs = evaluator.evaluate([arch for arch, _ in space.references.values()], score_all=True)
     ref = reference_point([[e.proxy, e.latency_ms] for e in refs], UP_DOWN)

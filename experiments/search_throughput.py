@@ -25,10 +25,8 @@ import time
 from pathlib import Path
 
 import optuna
-from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 
-import nos.cli.search  # noqa: F401  (registers the config schema)
+from nos.cli.search import config
 from nos.run import Run
 
 RESULTS = Path(__file__).parent / "results" / "search_throughput.md"
@@ -37,10 +35,8 @@ OVERRIDES = ["sampler=nsga2", "proxy=params"]
 
 def search_seconds(trials: int, profile: cProfile.Profile | None = None) -> float:
     """Seconds of ``Run.search`` for ``trials`` trials in a new run directory (journal storage)."""
-    with initialize_config_module("nos.conf", version_base="1.3"):
-        cfg = compose("search", overrides=[*OVERRIDES, f"search.n_trials={trials}"])
     with tempfile.TemporaryDirectory() as tmp:
-        run = Run(OmegaConf.to_object(cfg), Path(tmp) / "run").open()
+        run = Run(config([*OVERRIDES, f"search.n_trials={trials}"]), Path(tmp) / "run").open()
         if profile is not None:
             profile.enable()
         start = time.perf_counter()

@@ -1,8 +1,6 @@
 """Fuzzing the public inputs: every malformed input gives a clear ValueError (exit 2 for
 CLIs), never another exception, a hang or a partial write."""
 import json
-import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,6 +8,7 @@ from hypothesis import strategies as st
 
 from nos import zoo
 from nos.arch import Arch, ArchError
+from apps import run
 
 VALID = json.loads(zoo.get("mobilenet_v3_small", "fuse_half").to_json())
 FIELDS = {"top": list(VALID), "stem": list(VALID["stem"]), "block": list(VALID["blocks"][0]), "head": list(VALID["head"])}
@@ -92,18 +91,8 @@ def test_layer_records_fuzz(record):
 def search_cli(*args, capsys=None):
     """``nos-search args`` in this process (nothing is run when the arguments are refused);
     returns (exit code, stderr)."""
-    from nos.cli import search
-
-    saved = sys.argv
-    sys.argv = ["nos-search", *args]
-    try:
-        search.main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        sys.argv = saved
-    return code, capsys.readouterr().err
+    result = run("search", *args)
+    return result.returncode, result.stderr
 
 
 @pytest.mark.parametrize("url", [
@@ -132,7 +121,10 @@ def test_unusable_storage_urls_exit_2_quickly(tmp_path, url, capsys):
     ("hardware.fuse=maybe", "hardware.fuse"),
     ("space.kernels=[4]", "space.kernels"),
     ("bogus=1", "bogus"),
-    ("+serach.n_trials=5", "serach: unknown key (allowed: space, hardware, tech, proxy, sampler, storage, search"),
+    ("+serach.n_trials=5", "serach: unknown key; did you mean search? (allowed: space, hardware, tech, proxy, sampler"),
+    ("serach.n_trials=5", "serach: unknown key; did you mean search? (allowed: space, hardware, tech, proxy, sampler"),
+    ("hardware.rowz=5", "hardware.rowz: unknown key; did you mean hardware.rows? (allowed: rows, cols"),
+    ("hardware=schema", "hardware: unknown option 'schema' (allowed: conventional, cosearch, default)"),
     ("+hardware.bogus=1", "hardware.bogus: unknown key (allowed: rows, cols"),
     ("search.n_trials", "search.n_trials"),
     ("storage=rdb", "storage.url: missing"),
@@ -164,12 +156,10 @@ def test_errors_found_only_when_the_run_opens_leave_no_run_directory(tmp_path):
     """A study resumed under other settings is refused after Hydra made the run directory;
     the app removes what Hydra wrote (here: a second study name in a shared journal)."""
     journal = tmp_path / "shared.journal"
-    first = subprocess.run([sys.executable, "-m", "nos.cli.search", "proxy=params", "search.n_trials=1",
-                            f"storage.path={journal}", f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True,
-                           text=True, timeout=300)
+    first = run("search", "proxy=params", "search.n_trials=1", f"storage.path={journal}",
+                f"hydra.run.dir={tmp_path / 'a'}")
     assert first.returncode == 0, first.stderr
-    second = subprocess.run([sys.executable, "-m", "nos.cli.search", "proxy=params", "search.n_trials=1",
-                             "hardware.rows=32", f"storage.path={journal}", f"hydra.run.dir={tmp_path / 'b'}"],
-                            capture_output=True, text=True, timeout=300)
+    second = run("search", "proxy=params", "search.n_trials=1", "hardware.rows=32", f"storage.path={journal}",
+                 f"hydra.run.dir={tmp_path / 'b'}")
     assert second.returncode == 2 and len(second.stderr.strip().splitlines()) == 1, second.stderr
     assert "hardware.rows=64 (now 32)" in second.stderr and not (tmp_path / "b").exists()

@@ -2,6 +2,7 @@
 area and PE budgets, three objectives, the k-objective front against brute force, reports and
 export that know each member's array."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from nos import sim
 from nos.export import export, read_record
 from nos.report.files import read_records
-from apps import app
+from apps import run as run_app
 
 ARRAYS = ["hardware=cosearch", "hardware.rows=[8,16,32,64]", "hardware.cols=[8,16,32,64]",
           "hardware.dataflow=[os,ws,is]", "hardware.fuse=[true,false]"]
@@ -19,7 +20,7 @@ AREA, PES = 52.0, 2048  # the SRAMs take ~49.7 mm^2: the area budget bites on th
 
 
 def nos_search(*overrides):
-    return app("search", *overrides)
+    return run_app("search", *overrides)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,22 @@ def test_reports_show_arrays_projections_and_the_best_array_per_budget(run):
     assert all(m["hardware"]["rows"] in (8, 16, 32, 64) for m in members)
     run_json = json.loads((run / "run.json").read_text())
     assert run_json["hardware"]["rows"] == [8, 16, 32, 64] and run_json["hardware_searched"] is True
+
+
+def test_the_paper_is_compared_at_equal_or_lower_area_and_a_budget_that_excludes_it_is_named(run):
+    report = (run / "report.md").read_text()
+    front = {r.number: r for r in read_records(run / "pareto.json")}
+    paper_area = sim.Hardware(rows=64, cols=64, dataflow="os", fuse=True).area_mm2()
+    lines = [line for line in report.splitlines() if line.startswith("- **")]
+    assert len(lines) == 5 and "its chip is no larger than the paper's array" in report
+    for line in lines:
+        assert f"{paper_area:.2f} mm^2" in line  # the paper's array and its area, named
+        assert f"It breaks the budget (area_mm2 {paper_area:.4g} > {AREA:g}" in line  # why nothing on it is compared
+        beaten_by = re.search(r"dominated by trial (\d+)", line)
+        if beaten_by:
+            assert front[int(beaten_by[1])].evaluation.area_mm2 <= paper_area
+        else:
+            assert "at equal or lower area" in line
 
 
 def test_export_records_the_array_a_member_was_chosen_for(run, tmp_path):

@@ -1,5 +1,6 @@
 """The accuracy axis from the command line: ``proxy=supernet`` on the user's image folder,
-``nos-train`` for trained finalists, ``nos-export weights=trained``, and their bad input."""
+``nos-train`` for trained finalists (on a copy of the session's small search; the one nos-train
+subprocess of the suite), ``nos-export weights=trained``, and their bad input."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from PIL import Image
 import nos
 from nos.report.files import read_records
 from nos.search.study import make_storage, trainings
-from apps import app
+from apps import SMALL, app, copy_run, run
 
 TINY_SUPERNET = ["proxy=supernet", "proxy.budget.steps=4", "proxy.budget.batch_size=8", "proxy.budget.width=0.125",
                  "proxy.budget.resolution=16", "hardware.rows=16", "hardware.cols=16", "search.seed_references=false"]
@@ -36,9 +37,9 @@ def supernet_run(tmp_path_factory):
     folder = image_folder(tmp / "images")
     common = [*TINY_SUPERNET, "proxy.data=folder", f"proxy.root={folder}", f"proxy.cache_dir={tmp / 'cache'}",
               "search.n_trials=6"]
-    first = app("search", *common, f"hydra.run.dir={tmp / 'a'}")
+    first = run("search", *common, f"hydra.run.dir={tmp / 'a'}")
     assert first.returncode == 0, first.stderr
-    second = app("search", *common, "search.n_trials=4", f"hydra.run.dir={tmp / 'b'}")
+    second = run("search", *common, "search.n_trials=4", f"hydra.run.dir={tmp / 'b'}")
     assert second.returncode == 0, second.stderr
     return tmp, first, second
 
@@ -73,7 +74,7 @@ def test_a_supernet_cache_for_another_space_is_refused(supernet_run, tmp_path):
     key = json.loads(checkpoint["key"])
     key["space"]["ops"] = ["dw", "full"]
     torch.save({"key": json.dumps(key, sort_keys=True), "state": checkpoint["state"]}, cache / stored.name)
-    proc = app("search", *TINY_SUPERNET, "proxy.data=folder", f"proxy.root={tmp / 'images'}",
+    proc = run("search", *TINY_SUPERNET, "proxy.data=folder", f"proxy.root={tmp / 'images'}",
                f"proxy.cache_dir={cache}", "search.n_trials=1", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -89,19 +90,17 @@ def test_bad_image_folders_exit_2_with_one_line(tmp_path, setup, message):
     root = tmp_path / "images"
     if setup == "one_class":
         image_folder(root, classes=("ant",))
-    proc = app("search", "proxy=supernet", "proxy.data=folder", f"proxy.root={root}", "search.n_trials=1",
+    proc = run("search", "proxy=supernet", "proxy.data=folder", f"proxy.root={root}", "search.n_trials=1",
                f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert message in proc.stderr and not (tmp_path / "run").exists()
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A small search, two of its front members trained by nos-train."""
-    run_dir = tmp_path_factory.mktemp("train") / "run"
-    search = app("search", "proxy=params", "hardware.rows=16", "hardware.cols=16", "search.n_trials=8",
-                 f"hydra.run.dir={run_dir}")
-    assert search.returncode == 0, search.stderr
+def trained_run(search_run, tmp_path_factory):
+    """A copy of the session's small search, two of its front members trained by nos-train (a
+    real process)."""
+    run_dir = copy_run(search_run[0], tmp_path_factory.mktemp("train") / "run")
     chosen = [r.number for r in read_records(run_dir / "pareto.json")][:2]
     assert len(chosen) == 2
     proc = app("train", f"run_dir={run_dir}", "select=trial", f"trial=[{chosen[0]},{chosen[1]}]", *TINY_TRAINING)
@@ -130,8 +129,7 @@ def test_nos_train_records_measured_accuracy_in_the_study_and_the_run(trained_ru
 
 def test_a_resumed_search_reports_the_trained_accuracy(trained_run):
     run_dir, chosen, _ = trained_run
-    proc = app("search", "proxy=params", "hardware.rows=16", "hardware.cols=16", "search.n_trials=1",
-               f"hydra.run.dir={run_dir}")
+    proc = run("search", *SMALL, "search.n_trials=1", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr
     report = (run_dir / "report.md").read_text()
     assert "trained (%)" in report and "Trained: validation top-1 after stand-alone training" in report
@@ -139,7 +137,7 @@ def test_a_resumed_search_reports_the_trained_accuracy(trained_run):
 
 def test_export_carries_the_trained_weights(trained_run, tmp_path):
     run_dir, chosen, _ = trained_run
-    proc = app("export", f"run_dir={run_dir}", "weights=trained", "select=trial", f"trial={chosen[0]}",
+    proc = run("export", f"run_dir={run_dir}", "weights=trained", "select=trial", f"trial={chosen[0]}",
                f"out_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
@@ -154,7 +152,7 @@ def test_export_carries_the_trained_weights(trained_run, tmp_path):
 def test_export_of_an_untrained_trial_says_how_to_train_it(trained_run, tmp_path):
     run_dir, chosen, _ = trained_run
     other = next(r.number for r in read_records(run_dir / "trials.jsonl") if r.number not in chosen and r.complete)
-    proc = app("export", f"run_dir={run_dir}", "weights=trained", "select=trial", f"trial={other}",
+    proc = run("export", f"run_dir={run_dir}", "weights=trained", "select=trial", f"trial={other}",
                f"out_dir={tmp_path / 'out'}")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert f"trial(s) {other} have no trained weights; train them first: nos-train" in proc.stderr
@@ -172,7 +170,7 @@ def test_bad_nos_train_input_exits_2_with_one_line(trained_run, overrides, messa
     run_dir, _, _ = trained_run
     args = overrides if overrides[:1] == ["run_dir=/nonexistent-run"] or not overrides else \
         [f"run_dir={run_dir}", *overrides]
-    proc = app("train", *args)
+    proc = run("train", *args)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nos-train: ") and message in lines[0], proc.stderr

@@ -2,6 +2,7 @@
 shipped configs; importing nos changes no process state; imports run downward and form no cycle."""
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from apps import run
+from conftest import checkout_state
+
 ROOT = Path(__file__).resolve().parents[1]
 # DESIGN.md's floors: a module may import only modules of a lower or equal floor
 FLOORS = {"nos.cli": 8, "nos.run": 7, "nos.report": 6, "nos.export": 6, "search_spaces": 6, "nos.search": 5,
-          "nos.proxies": 4, "nos.network": 3, "nos.ops": 2, "nos.zoo": 2, "nos.sim": 2, "nos.arch": 1}
+          "nos.proxies": 4, "nos.network": 3, "nos.ops": 2, "nos.zoo": 2, "nos.sim": 2, "nos.arch": 1, "nos.tree": 0}
 
 
 def floor(module: str) -> int | None:
@@ -52,6 +56,7 @@ def test_imports_run_downward_and_form_no_cycle():
     assert cycles == []
     search = {d for m, deps in graph.items() if m.startswith("nos.search") for d in deps}
     assert not {d for d in search if d.startswith(("nos.report", "search_spaces", "nos.run"))}
+    assert graph["nos.tree"] == set()  # the floor every module may use imports nothing of nos
 
 
 def test_the_light_rooms_load_no_heavy_library_and_the_package_face_is_lazy():
@@ -80,9 +85,10 @@ def test_importing_nos_changes_no_process_state():
         os.umask(0o027)
         backend = dict.__getitem__(matplotlib.rcParams, "backend")
         import nos, nos.report.files, nos.report.figures, nos.report.tensorboard, nos.report.sweep, nos.run
-        import nos.cli.search, nos.cli.sim, nos.cli.export, nos.cli.train, nos.search.study
+        import nos.cli.search, nos.cli.sim, nos.cli.export, nos.cli.train, nos.cli.zoo, nos.search.study
         from hydra.core.config_store import ConfigStore
-        assert not ConfigStore.instance().repo.get("search_schema.yaml"), "a schema registered at import"
+        stored = [name for name in ConfigStore.instance().repo if name.endswith("_schema.yaml")]
+        assert not stored, f"schemas registered at import: {stored}"
         assert os.umask(0o022) == 0o027, "umask changed"
         assert dict.__getitem__(matplotlib.rcParams, "backend") == backend, "backend switched"
         print("ok")
@@ -107,11 +113,15 @@ def test_the_worker_id_is_the_process_that_asks():
 
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory):
-    """A new virtual environment with nos installed from a wheel (not editable); the dependencies
-    come from this environment's site-packages through a .pth file, so nothing is downloaded
-    but the wheel's build backend."""
+    """A new virtual environment with nos installed from a wheel (not editable) built from a copy
+    of the checkout (a build in the checkout would leave build/ there); the dependencies come
+    from this environment's site-packages through a .pth file, so nothing is downloaded but the
+    wheel's build backend."""
     root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(root / "dist"), str(ROOT)],
+    source = root / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "outputs", "multirun"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(root / "dist"), str(source)],
                    check=True, capture_output=True, timeout=600)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
@@ -122,6 +132,19 @@ def fresh_venv(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
                     "--no-deps", str(wheel)], check=True, capture_output=True, timeout=600)
     return venv
+
+
+HELP_OF_EVERY_APP = textwrap.dedent("""
+    import sys
+    from importlib.metadata import entry_points
+    for ep in entry_points(group="console_scripts"):
+        if ep.name in ("nos-export", "nos-train", "nos-zoo"):
+            sys.argv = [ep.name, "--help"]
+            try:
+                ep.load()()
+            except SystemExit as exit_:
+                assert exit_.code in (0, None), (ep.name, exit_.code)
+""")
 
 
 def test_a_wheel_in_a_fresh_venv_runs_every_app(fresh_venv, tmp_path):
@@ -140,6 +163,23 @@ def test_a_wheel_in_a_fresh_venv_runs_every_app(fresh_venv, tmp_path):
 
     expected = simulator.simulate(zoo.get("mobilenet_v2", "fuse_half")).total_cycles
     assert sim.returncode == 0 and f'"total_cycles": {expected},' in sim.stdout, sim.stderr
-    for app in ("nos-export", "nos-train", "nos-zoo"):
-        proc = subprocess.run([bin_dir / app, "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
-        assert proc.returncode == 0 and proc.stdout.startswith((f"{app}:", "usage: nos-zoo")), proc.stderr
+    helps = subprocess.run([bin_dir / "python", "-c", HELP_OF_EVERY_APP], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=300)  # the other entry points, in one process
+    assert helps.returncode == 0, helps.stderr
+    for app in ("nos-export:", "nos-train:", "usage: nos-zoo"):
+        assert app in helps.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the apps wrote only where they were told
+
+
+def test_the_apps_write_nothing_into_the_working_directory(monkeypatch, tmp_path):
+    """Run from the checkout itself, every app leaves it as it was (nos-search writes its run
+    directory where hydra.run.dir says, the others write nothing unless told)."""
+    monkeypatch.chdir(ROOT)
+    before = checkout_state()
+    assert run("sim", "network=mobilenet_v2", "output=json").returncode == 0
+    assert run("zoo", "mobilenet_v2").returncode == 0
+    assert run("export", "--help").returncode == 0
+    assert run("train", "run_dir=/nonexistent-run").returncode == 2
+    assert run("search", "search.n_trials=1", "proxy=params", f"hydra.run.dir={tmp_path / 'run'}").returncode == 0
+    assert (tmp_path / "run" / "report.md").exists()
+    assert checkout_state() == before

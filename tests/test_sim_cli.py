@@ -65,6 +65,11 @@ def test_memory_model_and_tech_overrides(run_sim):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["hardware"]["memory"] == "ideal" and data["energy_breakdown"]["dram"] == 0
+    out = run_sim("network=mobilenet_v2", "hardware.memory=resident", "hardware.drain=charged", "output=json")
+    hardware = Hardware(fuse=True, memory="resident", drain="charged")
+    result = simulate(nos.zoo.get("mobilenet_v2", "baseline"), hardware)
+    assert json.loads(out.stdout)["dram_words"] == result.total_dram_words
+    assert json.loads(out.stdout)["total_cycles"] == result.total_cycles
     bad = run_sim("tech.mac_pj=-1")
     assert bad.returncode == 2 and bad.stderr.strip() == "nos-sim: tech.mac_pj: must be a finite number >= 0, got -1"
 
@@ -97,7 +102,7 @@ def test_layer_records_and_hardware_group(run_sim, tmp_path_factory):
     (["hardware.rows=0"], "nos-sim: hardware.rows: must be a positive integer, got 0"),
     (["hardware.fold=all"], "nos-sim: hardware.fold: unknown fold convention 'all' (allowed: padded, used)"),
     (["hardware.drain=free"], "nos-sim: hardware.drain: unknown drain setting 'free' (allowed: hidden, charged)"),
-    (["hardware.memory=lru"], "nos-sim: hardware.memory: unknown memory model 'lru' (allowed: scalesim, ideal)"),
+    (["hardware.memory=lru"], "nos-sim: hardware.memory: unknown memory model 'lru' (allowed: scalesim, ideal, resident)"),
     (["output=xml"], "nos-sim: output: unknown output 'xml' (allowed: table, json)"),
     (["arch=/nonexistent/arch.json"], "nos-sim: path: /nonexistent/arch.json does not exist"),
 ])

@@ -47,7 +47,7 @@ def test_frozen():
     ("fold", "whole", "hardware.fold: unknown fold convention 'whole' (allowed: padded, used)"),
     ("fold", 1, "hardware.fold: unknown fold convention 1 (allowed: padded, used)"),
     ("drain", "free", "hardware.drain: unknown drain setting 'free' (allowed: hidden, charged)"),
-    ("memory", "lru", "hardware.memory: unknown memory model 'lru' (allowed: scalesim, ideal)"),
+    ("memory", "lru", "hardware.memory: unknown memory model 'lru' (allowed: scalesim, ideal, resident)"),
     ("rows", np.float64(8.0), "hardware.rows: must be a positive integer, got np.float64(8.0)"),
     ("rows", np.int64(0), "hardware.rows: must be a positive integer, got np.int64(0)"),
     ("fuse", 1, "hardware.fuse: must be true or false, got 1"),
@@ -77,6 +77,7 @@ def test_the_default_hardware_config_is_the_dataclass_default():
     from omegaconf import OmegaConf
 
     import nos.cli.search
+    from nos.search.space import HardwareChoices
 
     nos.cli.search.register()
 
@@ -84,3 +85,9 @@ def test_the_default_hardware_config_is_the_dataclass_default():
         for name in ("default", "conventional"):
             hardware = OmegaConf.to_object(compose("search", overrides=[f"hardware={name}"])).hardware
             assert Hardware.from_dict(dataclasses.asdict(hardware)) == Hardware(fuse=name == "default")
+        # the drain and the memory model reach a search and a co-search like any other field
+        for name in ("default", "cosearch"):
+            config = compose("search", overrides=[f"hardware={name}", "hardware.memory=resident",
+                                                  "hardware.drain=charged"])
+            choices = HardwareChoices(OmegaConf.to_container(config.hardware))
+            assert (choices.reference.memory, choices.reference.drain) == ("resident", "charged")

@@ -1,5 +1,6 @@
 """simulate(): input kinds, one row per arch / per config, result fields, memory model, errors."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import nos
-from nos.sim import FOLDS, Hardware, LayerTable, simulate
+from nos.sim import DRAINS, FOLDS, Hardware, LayerTable, simulate
 from nos.sim.layers import KIND
 
 V2 = nos.zoo.get("mobilenet_v2", "baseline")
@@ -174,8 +175,9 @@ def _records(draw):
 
 
 _hardware = st.builds(Hardware, rows=_sizes, cols=_sizes, dataflow=st.sampled_from(("os", "ws", "is")),
-                      fold=st.sampled_from(FOLDS), fuse=st.booleans(), batch=st.integers(1, 3),
-                      ifmap_sram_kb=st.integers(1, 2))
+                      fold=st.sampled_from(FOLDS), drain=st.sampled_from(DRAINS), fuse=st.booleans(),
+                      batch=st.integers(1, 3), ifmap_sram_kb=st.integers(1, 2),
+                      memory=st.sampled_from(("scalesim", "ideal")))
 
 
 @settings(max_examples=30, deadline=None)
@@ -219,3 +221,23 @@ def test_single_network_calls_reuse_row_cycles_only_for_the_same_array_and_model
             assert (hw, model) in _ROW_CYCLES
     per_layer = simulate(archs[0], arrays[1]).layer_cycles
     assert per_layer.tolist() == simulate([archs[0], archs[1]], arrays[1]).layer_cycles[:len(per_layer)].tolist()
+
+
+def test_the_roofline_paragraph_of_the_docs_pairs_each_speed_up_with_its_own_setting():
+    """docs/simulator.md states MobileNet-V2 FuSe-Half's compute and roofline speed-ups under each
+    memory model and fold convention; every number is the simulator's, each beside its own
+    (an earlier version set a `padded` roofline speed-up beside another setting's compute one)."""
+    text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "simulator.md").read_text().split())
+    baseline, half = nos.zoo.get("mobilenet_v2", "baseline"), nos.zoo.get("mobilenet_v2", "fuse_half")
+
+    def speedups(fold: str) -> list[str]:
+        results = [(simulate(baseline, Hardware(fuse=False, fold=fold, memory=memory)),
+                    simulate(half, Hardware(fold=fold, memory=memory))) for memory in ("scalesim", "ideal", "resident")]
+        compute = results[0][0].total_cycles / results[0][1].total_cycles
+        return [f"{compute:.2f}x"] + [f"{b.roofline_cycles / h.roofline_cycles:.2f}x" for b, h in results]
+
+    used, padded = speedups("used"), speedups("padded")
+    assert (f"speed-up of {used[1]} (`scalesim`), {used[2]} (`ideal`) and {used[3]} (`resident`) for the {used[0]} "
+            "in compute cycles") in text
+    assert f"Under `padded` folds the compute speed-up is {padded[0]} and the roofline ones {padded[1]}, {padded[2]} " \
+           f"and {padded[3]}." in text

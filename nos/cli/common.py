@@ -4,14 +4,19 @@ values and no traceback, 130 interrupted).
 
 Before Hydra runs an app (and creates its output folder), :func:`run_app` composes the config
 as Hydra will, with the command line's overrides (every value of a sweep), and checks it: an
-unknown key, a wrong type, an unknown config-group option or a value the library refuses stops
-the app there, with nothing written.
+unknown key (with the nearest allowed ones as a suggestion), a wrong type, an unknown
+config-group option, a value the library refuses or an output folder that cannot be created or
+written stops the app there, with nothing written.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
+import os
 import sys
+import uuid
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from hydra import compose, initialize_config_module
@@ -20,7 +25,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 CONFIG_MODULE = "nos.conf"
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
@@ -29,11 +34,12 @@ MAX_PREFLIGHT = 64  # sweep combinations composed one by one; larger sweeps: eac
 
 def store_schema(name: str, node: type, groups: dict[str, type] | None = None) -> None:
     """Register ``node`` as config ``name`` (a primary config's first default) and each
-    ``groups[group]`` as that group's ``schema`` option (a group file's first default)."""
+    ``groups[group]`` as the config ``<group>_schema`` (a group file's first default,
+    ``- /<group>_schema@_here_``; outside the group, so never offered as one of its options)."""
     cs = ConfigStore.instance()
     cs.store(name=name, node=node)
     for group, schema in (groups or {}).items():
-        cs.store(group=group, name="schema", node=schema)
+        cs.store(name=f"{group}_schema", node=schema)
 
 
 def fail(app: str, message: str) -> None:
@@ -47,9 +53,20 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def unknown_key(key: str, allowed: Sequence[str]) -> str:
+    """One line for an unknown ``key`` (dotted): the nearest allowed key, then all of them."""
+    prefix, _, name = key.rpartition(".")
+    near = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)
+    hint = f"; did you mean {prefix + '.' if prefix else ''}{near[0]}?" if near else ""
+    return f"{key}: unknown key{hint} (allowed: {', '.join(allowed)})"
+
+
 def explain(err: BaseException) -> str:
     """One line for a Hydra or OmegaConf composition error: the key, what is wrong, the options."""
     for cause in _chain(err):
+        if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None) and \
+                dataclasses.is_dataclass(getattr(cause, "object_type", None)) and "not in" in str(cause):
+            return unknown_key(cause.full_key, [f.name for f in dataclasses.fields(cause.object_type)])
         if isinstance(cause, MissingConfigException) and cause.missing_cfg_file:
             group, _, option = cause.missing_cfg_file.rpartition("/")
             options = ", ".join(sorted(o for o in cause.options or () if o != "schema"))
@@ -77,7 +94,7 @@ def unknown_keys(cfg: DictConfig, schema: type, prefix: str = "") -> list[str]:
     out = []
     for key in cfg.keys():
         if key not in fields:
-            out.append(f"{prefix}{key}: unknown key (allowed: {', '.join(fields)})")
+            out.append(unknown_key(f"{prefix}{key}", fields))
             continue
         child = cfg._get_node(key)
         child_type = OmegaConf.get_type(child) if isinstance(child, DictConfig) else None
@@ -111,9 +128,45 @@ def _overrides(argv: Sequence[str]) -> list[list[str]] | None:
     return [[f"{k}={v}" for k, v in zip(keys, combo)] for combo in combos]
 
 
-def preflight(app: str, config_name: str, argv: Sequence[str], check: Callable[[DictConfig], Any]) -> None:
-    """Compose ``config_name`` with the command line's overrides as Hydra will and ``check`` it;
-    exit 2 with one line on the first problem, before Hydra creates anything."""
+def check_writable(folder: str | Path, key: str) -> None:
+    """Raise ValueError (``key: cannot write to <folder>: <reason>``) unless ``folder`` can be
+    created (if missing) and written; what this check creates, it removes."""
+    folder = Path(folder)
+    created: list[Path] = []
+    try:
+        missing, parent = [], folder.absolute()
+        while not os.path.lexists(parent):
+            missing.append(parent)
+            parent = parent.parent
+        for path in reversed(missing):
+            path.mkdir()
+            created.append(path)
+        if not folder.is_dir():
+            raise NotADirectoryError(20, "not a directory")
+        probe = folder / f".nos-probe-{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"{key}: cannot write to {folder}: {err.strerror or err}") from None
+    finally:
+        for path in reversed(created):
+            path.rmdir()
+
+
+def _output_dir(config_name: str, argv: Sequence[str]) -> tuple[str, str]:
+    """(key, folder) of the folder Hydra will create: ``hydra.run.dir``, or ``hydra.sweep.dir``
+    for a multirun, as the command line sets it."""
+    key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in argv) else "hydra.run.dir"
+    overrides = [a for a in argv if a.startswith(("hydra.run.", "hydra.sweep."))]
+    cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    return key, str(OmegaConf.select(cfg, key))
+
+
+def preflight(app: str, config_name: str, argv: Sequence[str], check: Callable[[DictConfig], Any],
+              output_dir: bool = False) -> None:
+    """Compose ``config_name`` with the command line's overrides as Hydra will and ``check`` it
+    (and, with ``output_dir``, that Hydra's run or sweep folder can be written); exit 2 with
+    one line on the first problem, before Hydra creates anything."""
     try:
         override_sets = _overrides(argv)
     except HydraException as err:
@@ -129,15 +182,33 @@ def preflight(app: str, config_name: str, argv: Sequence[str], check: Callable[[
                 fail(app, explain(err))
             except (ValueError, TypeError) as err:
                 fail(app, first_line(err))
+        if output_dir:
+            try:
+                check_writable(*reversed(_output_dir(config_name, argv)))
+            except (HydraException, OmegaConfBaseException) as err:
+                fail(app, explain(err))
+            except ValueError as err:
+                fail(app, first_line(err))
     GlobalHydra.instance().clear()
 
 
+def compose_config(config_name: str, schema: type, overrides: Sequence[str] = ()) -> Any:
+    """The ``schema`` instance an app composes from ``config_name`` with ``overrides`` (the app's
+    schemas must be registered first), without running it: for experiments and tests."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+            return to_object(compose(config_name, overrides=list(overrides)), schema)
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def run_app(app: str, hydra_main: Callable[[], Any], config_name: str | None = None,
-            check: Callable[[DictConfig], Any] | None = None) -> None:
+            check: Callable[[DictConfig], Any] | None = None, output_dir: bool = False) -> None:
     """Check the command line (see :func:`preflight`), then run a ``@hydra.main`` function.
     Hydra's own errors exit 1 in Hydra; nos maps them to 2 like every bad input."""
     if check is not None:
-        preflight(app, config_name, sys.argv[1:], check)
+        preflight(app, config_name, sys.argv[1:], check, output_dir)
     try:
         hydra_main()
     except SystemExit as exit_:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import signal
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import hydra
 import optuna
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from nos.cli.common import CONFIG_PATH, fail, run_app, store_schema, to_object
+from nos.cli.common import CONFIG_PATH, compose_config, fail, run_app, store_schema, to_object
 from nos.run import Run, RunConfig
 from nos.run.config import HardwareSchema
 
@@ -35,30 +37,47 @@ def _remove_if_only_hydra_files(run_dir: Path) -> None:
         run_dir.rmdir()
 
 
-def resume_command(run_dir: Path) -> str:
-    """The command line that continues this run's study."""
-    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.run.dir=")]
-    return " ".join([APP, *map(shlex.quote, overrides), shlex.quote(f"hydra.run.dir={run_dir}")])
+def resume_command(run_dir: Path, overrides: Sequence[str], n_trials_left: int | None) -> str:
+    """The command line that finishes this run's plan: the same overrides and run directory, and
+    ``search.n_trials`` the trials this invocation had left (``search.total_trials``, a target
+    for the whole study, stays as it was)."""
+    kept = [o for o in overrides if not o.startswith(("hydra.run.dir=", "search.n_trials="))]
+    left = [] if n_trials_left is None else [f"search.n_trials={n_trials_left}"]
+    return " ".join([APP, *map(shlex.quote, [*kept, *left]), shlex.quote(f"hydra.run.dir={run_dir}")])
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="search", version_base="1.3")
 def _search(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    overrides = tuple(HydraConfig.get().overrides.task)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # nos reports progress itself
-    hint = resume_command(run_dir)
+    config = to_object(cfg, RunConfig)
     try:
-        run = Run(to_object(cfg, RunConfig), run_dir, resume_hint=hint).open()
+        run = Run(config, run_dir, overrides=overrides).open()
+        outcome = run.search()
     except ValueError as err:
         _remove_if_only_hydra_files(run_dir)
         fail(APP, str(err))
-    outcome = run.search()
+    except OSError as err:  # the run directory became unwritable (full disk, removed, read-only)
+        fail(APP, f"hydra.run.dir: cannot write to {err.filename or run_dir}: {err.strerror or err}; the study "
+                  f"keeps every finished trial")
     print("\n" + outcome.report)
     print(f"Files in {run_dir}: report.md, pareto.json, trials.csv, trials.jsonl, front.png, run.json, tb/ "
           f"(study: {run.storage_label}, study_name {run.config.study_name})")
     print(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
+    if run.storage_label.startswith("journal:"):
+        print(f"Optuna dashboard (pip install -e '.[dashboard]'): optuna-dashboard {run.storage_label[len('journal:'):]}")
     if outcome.stopped == "interrupted":
+        n_trials = config.search.n_trials
+        hint = resume_command(run_dir, overrides, None if n_trials is None else max(n_trials - outcome.trials_run, 1))
         print(f"{APP}: interrupted; the study is saved, resume with: {hint}", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + (outcome.signal or signal.SIGINT))
+
+
+def config(overrides: Sequence[str] = ()) -> RunConfig:
+    """The :class:`RunConfig` ``nos-search <overrides>`` runs with (for experiments and tests)."""
+    register()
+    return compose_config("search", RunConfig, overrides)
 
 
 def register() -> None:
@@ -68,7 +87,7 @@ def register() -> None:
 
 def main() -> None:
     register()
-    run_app(APP, _search, "search", check)
+    run_app(APP, _search, "search", check, output_dir=True)
 
 
 if __name__ == "__main__":

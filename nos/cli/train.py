@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from nos.cli.common import CONFIG_PATH, fail, run_app, store_schema, to_object
 from nos.export import ExportError
-from nos.run.config import BudgetConfig
+from nos.run.config import BudgetConfig, set_fields
 from nos.run.finalists import TRAINED_DIR, plan, train_finalists
 
 APP = "nos-train"
@@ -39,7 +39,7 @@ def _check(cfg: DictConfig) -> None:
     c = to_object(cfg, TrainConfig)
     if c.run_dir is None:
         raise ValueError("run_dir: missing; give the nos-search run directory, e.g. run_dir=outputs/search/<run>")
-    plan(c.run_dir, c.select, trial=c.trial, data=c.data, root=c.root, budget=c.budget.fields(), seed=c.seed)
+    plan(c.run_dir, c.select, trial=c.trial, data=c.data, root=c.root, budget=set_fields(c.budget), seed=c.seed)
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")
@@ -47,7 +47,7 @@ def _train(cfg: DictConfig) -> None:
     c = to_object(cfg, TrainConfig)
     try:
         finalists = train_finalists(c.run_dir, c.select, trial=c.trial, data=c.data, root=c.root,
-                                    budget=c.budget.fields(), seed=c.seed)
+                                    budget=set_fields(c.budget), seed=c.seed)
     except (ExportError, ValueError) as err:
         fail(APP, str(err))
     print("\n" + finalists.report)

@@ -10,11 +10,14 @@
 * ``weights.pt``: the state dict, only when no ``.pt2`` carries the weights;
 * ``README.md``: the numbers, the size of each file and how to load it.
 
-Weights are written once per architecture (``model.pt2`` or ``weights.pt``; an ONNX model
-necessarily holds its own copy); ``weights="none"`` exports the architecture alone
-(``arch.json``, ``model.py``, ``README.md``). Before anything is written for good, ``model.py``
-is imported, loaded with the network's state dict (strict) and checked to give the network's
-output. The folder appears in one ``rename``: it is built in a hidden sibling directory first.
+Weights are written only when asked for (``weights``: ``fresh``, ``trained`` or ``checkpoint``),
+once per architecture (``model.pt2`` or ``weights.pt``; an ONNX model necessarily holds its own
+copy); by default (``weights="none"``) the architecture alone is exported (``arch.json``,
+``model.py``, ``README.md``), in a fraction of a second. Before anything is written for good,
+``model.py`` is imported and checked: with weights, loaded with the network's state dict
+(strict) it must give the network's output; without, its network must have the architecture's
+parameter count. The folder appears in one ``rename``: it is built in a hidden sibling
+directory first.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ SCHEMA = "nos.export/1"
 WEIGHTS = "weights.pt"
 PT2 = "model.pt2"
 FORMATS = ("pt2", "onnx")  # files besides arch.json, model.py and README.md
-WEIGHT_MODES = ("fresh", "none", "trained")  # from the seed (or a checkpoint), none, or nos-train's
+WEIGHT_MODES = ("none", "fresh", "trained", "checkpoint")  # none, seeded random, nos-train's, a state dict file
 MODEL_TOLERANCE = 1e-5  # max abs difference allowed between model.py and nos.build outputs
 
 
@@ -53,7 +56,8 @@ def onnx_available() -> bool:
 
 
 def _network(arch: Arch, checkpoint: str | Path | None, seed: int) -> nn.Module:
-    """``nos.build(arch)`` in eval mode, seeded, with the checkpoint's weights if one is given."""
+    """``nos.build(arch)`` in eval mode, seeded, with the weights of ``checkpoint`` (a state dict
+    file) if one is given."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = build(arch)
@@ -89,9 +93,15 @@ def _import_file(path: Path) -> Any:
     return module
 
 
-def _check_model_py(path: Path, net: nn.Module, example: torch.Tensor) -> None:
-    """Raise unless ``model.py``'s network takes ``net``'s state dict and gives its output."""
-    standalone = _import_file(path).build().eval()
+def _check_model_py(path: Path, arch: Arch, net: nn.Module | None, example: torch.Tensor | None) -> None:
+    """Raise unless ``model.py``'s network has ``arch``'s parameter count and, given ``net``,
+    takes its state dict and gives its output on ``example``."""
+    standalone = _import_file(path).build()
+    count = sum(p.numel() for p in standalone.parameters())
+    if count != arch.params():
+        raise RuntimeError(f"model.py builds {count} parameters, the architecture has {arch.params()}")
+    if net is None:
+        return
     standalone.load_state_dict(net.state_dict())
     with torch.no_grad():
         diff = (standalone(example) - net(example)).abs().max().item()
@@ -102,25 +112,29 @@ def _check_model_py(path: Path, net: nn.Module, example: torch.Tensor) -> None:
 def _record(arch: Arch, run: SearchRun | None, record: TrialRecord | None, weights: dict[str, Any],
             files: list[str]) -> dict[str, Any]:
     """The content of ``arch.json``."""
-    settings = run.settings if run is not None else {}
+    info = run.info if run is not None else None
     e = record.evaluation if record is not None else None
-    proxy = None if e is None else {**(settings.get("proxy") or {}), "score": e.proxy}
+    proxy = None
+    if e is not None:
+        proxy = {**(dict(info.proxy) if info is not None else {}), "score": e.proxy, "std": e.proxy_std}
     search = None
     if run is not None and record is not None:
         search = {"source": run.source, "study_name": run.study_name, "storage": run.storage,
                   "trial": record.number, "reference": record.reference, "feasible": record.feasible,
                   "pareto": record.number in run.pareto, "constraints": dict(e.constraints),
-                  **{key: settings.get(key) for key in ("space", "space_options", "objective", "budgets", "sampler",
-                                                        "seed")}}
+                  **({} if info is None else {"space": info.space, "space_options": dict(info.space_options),
+                                              "objective": info.objective, "budgets": dict(info.budgets),
+                                              "sampler": dict(info.sampler), "seed": info.seed})}
     return {
         "schema": SCHEMA,
         "name": arch.name,
         "arch": arch.to_dict(),
         "searched_arch": None if record is None or record.arch in (None, arch) else record.arch.to_dict(),
         "search": search,
-        "hardware": e.hardware if e is not None and e.hardware is not None else settings.get("hardware"),
+        "hardware": e.hardware if e is not None and e.hardware is not None else
+        (dict(info.hardware) if info is not None else None),
         "latency": None if e is None else {"cycles": e.latency_cycles, "ms": e.latency_ms,
-                                           "model": settings.get("latency_model", "compute")},
+                                           "model": info.latency_model if info is not None else "compute"},
         "energy_uj": None if e is None else e.energy_uj,
         "area_mm2": None if e is None else e.area_mm2,
         "proxy": proxy,
@@ -166,7 +180,7 @@ def _readme(record: dict[str, Any], arch: Arch, folder: Path) -> str:
                              "fresh": f"freshly initialised (seed {weights.get('seed')})",
                              "none": "none exported (architecture only)"}[weights["init"]]))
     origin = (f"trial {search['trial']} of study `{search['study_name']}` (search space "
-              f"`{search['space']}`, run `{search['source']}`)" if search else "an architecture")
+              f"`{search.get('space')}`, run `{search['source']}`)" if search else "an architecture")
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     weights_file = weights.get("file")
     weights_arg = f'weights="{weights_file}"' if weights_file else ""
@@ -188,91 +202,116 @@ def _readme(record: dict[str, Any], arch: Arch, folder: Path) -> str:
             "## Architecture (nos compact text form)\n\n```\n" + arch.to_text() + "```\n")
 
 
-def _write_into(folder: Path, arch: Arch, run: SearchRun | None, record: TrialRecord | None,
-                checkpoint: str | Path | None, weights: str, formats: tuple[str, ...], seed: int) -> None:
-    """Write every file of the export of ``arch`` into the existing empty ``folder``."""
-    net = _network(arch, checkpoint, seed)
-    example = torch.randn(1, arch.in_channels, arch.input_size, arch.input_size,
-                          generator=torch.Generator().manual_seed(seed))
+def _write_into(folder: Path, arch: Arch, run: SearchRun | None, record: TrialRecord | None, weights: str,
+                formats: tuple[str, ...], seed: int, state_file: Path | None) -> None:
+    """Write every file of the export of ``arch`` into the existing empty ``folder``
+    (``state_file``: the weights of ``weights="checkpoint"`` or ``"trained"``)."""
     title = f"{arch.name}: trial {record.number} of study {run.study_name}" if record and run else arch.name
     (folder / "model.py").write_text(model_source(arch, title))
-    _check_model_py(folder / "model.py", net, example)
     files = ["arch.json", "README.md", "model.py"]
     if weights == "none":
-        init = {"init": "none"}
-    elif weights == "trained":
-        t = record.trained
-        init = {"init": "trained", "checkpoint": str(checkpoint), "data": t.data, "accuracy_pct": t.accuracy_pct,
-                "seed": t.seed, "budget": dict(t.budget), "file": PT2 if "pt2" in formats else WEIGHTS}
+        _check_model_py(folder / "model.py", arch, None, None)
+        init: dict[str, Any] = {"init": "none"}
     else:
-        init = ({"init": "checkpoint", "checkpoint": str(checkpoint)} if checkpoint is not None
-                else {"init": "fresh", "seed": seed})
+        net = _network(arch, state_file, seed)
+        example = torch.randn(1, arch.in_channels, arch.input_size, arch.input_size,
+                              generator=torch.Generator().manual_seed(seed))
+        _check_model_py(folder / "model.py", arch, net, example)
+        if weights == "trained":
+            t = record.trained
+            init = {"init": "trained", "checkpoint": str(state_file), "data": t.data,
+                    "accuracy_pct": t.accuracy_pct, "seed": t.seed, "budget": dict(t.budget)}
+        else:
+            init = {"init": "checkpoint", "checkpoint": str(state_file)} if weights == "checkpoint" else \
+                {"init": "fresh", "seed": seed}
         init["file"] = PT2 if "pt2" in formats else WEIGHTS
-    with warnings.catch_warnings():  # torch.export / onnx announce API changes on every call
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        program = torch.export.export(net, (example,)) if formats else None
-        if "pt2" in formats:
-            torch.export.save(program, folder / PT2)
-            files.append(PT2)
-        if "onnx" in formats:
-            torch.onnx.export(program, (example,), folder / "model.onnx", dynamo=True, external_data=False,
-                              input_names=["x"], output_names=["logits"], verbose=False)
-            files.append("model.onnx")
-    if init.get("file") == WEIGHTS:
-        torch.save(net.state_dict(), folder / WEIGHTS)
-        files.append(WEIGHTS)
+        with warnings.catch_warnings():  # torch.export / onnx announce API changes on every call
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            program = torch.export.export(net, (example,)) if formats else None
+            if "pt2" in formats:
+                torch.export.save(program, folder / PT2)
+                files.append(PT2)
+            if "onnx" in formats:
+                torch.onnx.export(program, (example,), folder / "model.onnx", dynamo=True, external_data=False,
+                                  input_names=["x"], output_names=["logits"], verbose=False)
+                files.append("model.onnx")
+        if init["file"] == WEIGHTS:
+            torch.save(net.state_dict(), folder / WEIGHTS)
+            files.append(WEIGHTS)
     data = _record(arch, run, record, init, files)
     (folder / "arch.json").write_text(json.dumps(data, indent=1) + "\n")
     (folder / "README.md").write_text(_readme(data, arch, folder))
 
 
-def check_options(weights: str, formats: Any, checkpoint: str | Path | None, seed: int) -> tuple[str, ...]:
-    """Validate the export options; returns the formats as a tuple."""
+def check_options(weights: str | None, formats: Any, checkpoint: str | Path | None,
+                  seed: int) -> tuple[str, tuple[str, ...]]:
+    """Validate the export options; returns the weights mode and the formats.
+
+    ``weights`` None means ``checkpoint`` when a checkpoint is given, else ``none``; ``formats``
+    None means ``[pt2]`` when weights are exported, else none."""
+    if weights is None:
+        weights = "checkpoint" if checkpoint is not None else "none"
     if weights not in WEIGHT_MODES:
         raise ExportError(f"weights: unknown value {weights!r} (allowed: {', '.join(WEIGHT_MODES)})")
+    if checkpoint is not None and weights != "checkpoint":
+        raise ExportError(f"checkpoint: exports that file's weights, which weights={weights} contradicts; "
+                          f"leave weights unset (or weights=checkpoint)")
+    if weights == "checkpoint" and checkpoint is None:
+        raise ExportError("checkpoint: missing; weights=checkpoint exports the state dict file checkpoint=<path>")
+    if formats is None:
+        formats = () if weights == "none" else ("pt2",)
     if isinstance(formats, str) or not all(f in FORMATS for f in formats):
         raise ExportError(f"formats: expected a list of {', '.join(FORMATS)}, got {formats!r}")
     formats = tuple(dict.fromkeys(formats))
-    if weights == "none" and (formats or checkpoint is not None):
-        raise ExportError("weights: none exports the architecture alone; give formats=[] and no checkpoint")
-    if weights == "trained" and checkpoint is not None:
-        raise ExportError("weights: trained exports the weights nos-train wrote into the run; give no checkpoint")
+    if weights == "none" and formats:
+        raise ExportError(f"formats: {', '.join(formats)} hold(s) weights, and weights=none exports the architecture "
+                          f"alone; give weights=fresh (seeded random), weights=trained or checkpoint=<file>")
     if "onnx" in formats and not onnx_available():
         raise ExportError("formats: onnx needs the onnx and onnxscript packages (pip install 'nos[onnx]')")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ExportError(f"seed: expected an integer, got {seed!r}")
-    return formats
+    return weights, formats
+
+
+def trained_weights(run: SearchRun, record: TrialRecord) -> Path:
+    """The weights file ``nos-train`` wrote for a trial of ``run`` (a run directory)."""
+    return Path(run.source) / record.trained.weights
 
 
 def stage_export(staging: Path, name: str, arch: Arch, *, run: SearchRun | None = None,
-                 record: TrialRecord | None = None, checkpoint: str | Path | None = None, weights: str = "fresh",
-                 formats: Any = ("pt2",), seed: int = 0) -> Path:
+                 record: TrialRecord | None = None, checkpoint: str | Path | None = None, weights: str | None = None,
+                 formats: Any = None, seed: int = 0) -> Path:
     """Write the export of ``arch`` to ``staging/name`` (which must not exist) and return it.
 
     Args:
         run, record: the search run and trial ``arch`` comes from, for the recorded
             latency (cycles, ms), proxy value, hardware and search settings.
-        checkpoint: a state-dict file (or a dict with a ``state_dict`` entry) to export
-            instead of fresh weights; it must fit ``nos.build(arch)`` exactly.
-        weights: ``fresh`` (initialised from ``seed``, or the checkpoint's), ``none``
-            (the architecture alone: arch.json, model.py, README.md) or ``trained``
-            (``record.trained``: ``arch`` is the trained network and ``checkpoint`` its weights).
-        formats: among :data:`FORMATS`: ``pt2`` (default) and ``onnx`` (only when asked).
+        checkpoint: a state-dict file (or a dict with a ``state_dict`` entry) whose weights to
+            export; it must fit ``nos.build(arch)`` exactly.
+        weights: ``none`` (the architecture alone: arch.json, model.py, README.md; the default
+            without a checkpoint), ``fresh`` (seeded random weights, as ``nos.build`` initialises
+            them), ``checkpoint`` (the default with one) or ``trained`` (``record.trained``:
+            ``arch`` is the trained network, its weights the file ``nos-train`` wrote in ``run``).
+        formats: among :data:`FORMATS`: ``pt2`` (the default when weights are exported) and
+            ``onnx`` (only when asked); ``[]`` writes the weights to ``weights.pt``.
         seed: seed of the fresh initialisation and of the example input.
     """
-    formats = check_options(weights, formats, None if weights == "trained" else checkpoint, seed)
-    if weights == "trained" and (record is None or record.trained is None or checkpoint is None):
-        raise ExportError("weights: trained needs the trial's record with its training and the weights file")
-    if weights != "trained" and record is not None and record.evaluation is not None and \
+    weights, formats = check_options(weights, formats, checkpoint, seed)
+    state_file = None if checkpoint is None else Path(checkpoint)
+    if weights == "trained":
+        if run is None or record is None or record.trained is None:
+            raise ExportError("weights: trained needs the trial's record with its training, and its run")
+        state_file = trained_weights(run, record)
+    elif record is not None and record.evaluation is not None and \
             (record.evaluation.params, record.evaluation.macs) != (arch.params(), arch.macs()):
         raise ExportError(f"trial {record.number}: recorded params {record.evaluation.params} and MACs "
                           f"{record.evaluation.macs} differ from its arch's {arch.params()} and {arch.macs()}; "
                           f"the run does not match the spec")
     folder = staging / name
     folder.mkdir()
-    _write_into(folder, arch, run, record, checkpoint, weights, formats, seed)
+    _write_into(folder, arch, run, record, weights, formats, seed, state_file)
     return folder
 
 
@@ -325,7 +364,9 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> nn.Module:
-    """The network of an export folder, its ``arch.json`` or a plain arch JSON file.
+    """The network of an export folder, its ``arch.json`` or a plain arch JSON file, in eval mode
+    (BatchNorm uses its running statistics, dropout is off: ready for inference; call
+    ``.train()`` to fine-tune it).
 
     Returns ``nos.build(arch)`` with the exported weights (from ``model.pt2`` or ``weights.pt``)
     when the export has them, otherwise freshly initialised.
@@ -343,4 +384,4 @@ def load(path: str | Path) -> nn.Module:
         state = torch.export.load(file).state_dict if weights == PT2 else \
             torch.load(file, map_location="cpu", weights_only=True)
         net.load_state_dict(state)
-    return net
+    return net.eval()

@@ -2,7 +2,7 @@
 
 A search leaves a run directory (``run.json``, ``pareto.json``, ``trials.jsonl`` and the study
 storage). :func:`read_run` reads it, :func:`read_study` reads a study straight from its Optuna
-storage; both give a :class:`SearchRun`: the run's settings and the
+storage; both give a :class:`SearchRun`: the run's :class:`~nos.search.record.RunInfo` and the
 :class:`~nos.search.record.TrialRecord` of every finished trial. :func:`select` picks the
 trials to export.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nos.report.files import PARETO_JSON, TRIALS_JSONL, read_records
+from nos.report.files import PARETO_JSON, RUN_JSON, TRIALS_JSONL, read_records
 from nos.search.pareto import front_records
-from nos.search.record import RecordError, TrialRecord
+from nos.search.record import RecordError, RunInfo, TrialRecord
 
 SELECTIONS = ("pareto", "trial", "fastest_above", "best_under")
 _OPTIONS = {"pareto": (), "trial": ("trial",), "fastest_above": ("min_proxy",),
@@ -35,8 +35,8 @@ class SearchRun:
         source: where it was read from (run directory, or ``storage`` URL).
         study_name: Optuna study name.
         storage: Optuna storage URL, or ``journal:<path>`` for a journal file.
-        settings: the rest of ``run.json`` (space, hardware, proxy, seed, input_size ...);
-            empty when read from a storage alone.
+        info: the run's ``run.json`` (space, hardware, proxy, seed, input_size ...); None when
+            read from a storage alone.
         records: every finished trial, by trial number.
         pareto: the trial numbers of the Pareto members.
     """
@@ -44,7 +44,7 @@ class SearchRun:
     source: str
     study_name: str
     storage: str
-    settings: dict[str, Any]
+    info: RunInfo | None
     records: tuple[TrialRecord, ...]
     pareto: frozenset[int]
 
@@ -74,24 +74,22 @@ def read_run(run_dir: str | Path) -> SearchRun:
     root = Path(run_dir)
     if not root.is_dir():
         raise ExportError(f"run_dir: {root} is not a directory")
-    settings = _read_json(root / "run.json", "expected the settings nos-search writes")
-    if not isinstance(settings, dict):
-        raise ExportError(f"run_dir: {root / 'run.json'} must hold a JSON object")
-    missing = [key for key in ("study_name", "storage") if not isinstance(settings.get(key), str)]
-    if missing:
-        raise ExportError(f"run_dir: {root / 'run.json'} lacks the field(s) {', '.join(missing)}")
-    study_name, storage = settings["study_name"], settings["storage"]
-    rest = {k: v for k, v in settings.items() if k not in ("study_name", "storage")}
+    try:
+        info = RunInfo.from_dict(_read_json(root / RUN_JSON, "expected the settings nos-search writes"),
+                                 str(root / RUN_JSON))
+    except RecordError as err:
+        raise ExportError(f"run_dir: {err}") from None
+    study_name, storage = info.study_name, info.storage
     if not ((root / PARETO_JSON).exists() and (root / TRIALS_JSONL).exists()):
         study = read_study(storage, study_name)
-        return SearchRun(str(root), study_name, storage, rest, study.records, study.pareto)
+        return SearchRun(str(root), study_name, storage, info, study.records, study.pareto)
     try:
         pareto = read_records(root / PARETO_JSON)
         trials = {r.number: r for r in read_records(root / TRIALS_JSONL)}
     except RecordError as err:
         raise ExportError(f"run_dir: {err}") from None
     trials.update({r.number: r for r in pareto})
-    return SearchRun(str(root), study_name, storage, rest, tuple(trials[n] for n in sorted(trials)),
+    return SearchRun(str(root), study_name, storage, info, tuple(trials[n] for n in sorted(trials)),
                      frozenset(r.number for r in pareto))
 
 
@@ -118,7 +116,7 @@ def read_study(storage: str, study_name: str) -> SearchRun:
     except RecordError as err:
         raise ExportError(f"storage: {err}") from None
     front = frozenset(r.number for r in front_records([r for r in records if r.complete]))
-    return SearchRun(storage, study_name, storage, {}, records, front)
+    return SearchRun(storage, study_name, storage, None, records, front)
 
 
 def select(run: SearchRun, how: str = "pareto", *, trial: int | list[int] | None = None,

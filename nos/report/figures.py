@@ -19,7 +19,6 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from nos.search.record import Evaluation, TrialRecord
 
-MARGINS = {"left": 0.1, "right": 0.72, "bottom": 0.11, "top": 0.89}  # the legend sits right of the axes
 REFERENCE_MARKERS = {"baseline": "*", "fuse_full": "^", "fuse_half": "D", "fuse_full_50": "v", "fuse_half_50": "s"}
 
 
@@ -45,52 +44,85 @@ def _points(evaluations: Sequence[Evaluation], x: Axis, y: Axis) -> tuple[np.nda
 
 
 def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], references: Mapping[str, Evaluation],
-                 x: Axis, y: Axis, title: str = "", staircase: bool = True) -> Figure:
-    """Every evaluated trial (grey), the front (blue; joined by steps along ``x`` when it is the
-    front of these two objectives, ``staircase``, and shown as points when it is a projection of a
-    front of more), infeasible trials (red crosses along the bottom: their proxy was skipped) and
-    the paper's variants, each with its own marker; the legend sits outside the axes so it covers
-    no point."""
-    fig = Figure(figsize=(8.5, 5), dpi=110)
+                 x: Axis, y: Axis, title: str = "", staircase: bool = True,
+                 budgets: Mapping[str, float] | None = None) -> Figure:
+    """Every evaluated trial (grey), the front (blue, with the proxy's std as error bars where it
+    has one; joined by steps along ``x`` when it is the front of these two objectives,
+    ``staircase``, and shown as points when it is a projection of a front of more), infeasible
+    trials (red crosses at their values; a skipped proxy just below the lowest value), the budgets on
+    these axes (dashed lines) and the paper's variants, each with its own marker. The legend sits
+    below the axes, inside the figure."""
+    fig = Figure(figsize=(8.5, 5.6), dpi=110, layout="constrained")
     ax = fig.add_subplot()
-    done = [r.evaluation for r in records if r.complete]
-    feasible = [e for e in done if e.feasible]
-    infeasible = [e for e in done if not e.feasible]
+    done = [r for r in records if r.complete]
+    feasible = [r.evaluation for r in done if r.feasible]
+    infeasible = [r.evaluation for r in done if not r.feasible]
     fx, fy = _points(feasible, x, y)
     ax.scatter(fx, fy, s=10, c="0.72", lw=0, label=f"trials ({len(feasible)})")
     if infeasible:
-        ix = np.array([x.of(e) for e in infeasible if x.of(e) is not None])
-        floor = fy.min() if fy.size else 0.0
-        ax.scatter(ix, np.full(ix.shape, floor), marker="x", s=14, c="tab:red", lw=0.8,
-                   label=f"infeasible ({len(infeasible)}; budget broken, not scored)")
-    px, py = _points([r.evaluation for r in front], x, y)
+        ix = np.array([_edge(x.of(e), [x.of(r.evaluation) for r in done]) for e in infeasible], dtype=float)
+        iy = np.array([_edge(y.of(e), [y.of(r.evaluation) for r in done]) for e in infeasible], dtype=float)
+        skipped = any(x.of(e) is None or y.of(e) is None for e in infeasible)
+        ax.scatter(ix, iy, marker="x", s=14, c="tab:red", lw=0.8,
+                   label=f"infeasible ({len(infeasible)}): a budget broken"
+                         + ("; an unscored proxy drawn below the lowest score" if skipped else ""))
+    for name, bound in (budgets or {}).items():
+        for axis, draw in ((x, ax.axvline), (y, ax.axhline)):
+            if axis.field == name:
+                draw(bound * axis.scale, c="tab:red", ls="--", lw=1.0, label=f"budget: {name} <= {bound:g}")
+    members = [r for r in front if r.evaluation is not None]
+    px, py = _points([r.evaluation for r in members], x, y)
     if px.size:
         if staircase:
             order = np.argsort(px)
             ax.step(px[order], py[order], where="post", c="tab:blue", lw=1.2)
         ax.scatter(px, py, s=28, c="tab:blue", zorder=3,
                    label=f"Pareto front ({len(front)})" if staircase else f"Pareto front, projected ({len(front)})")
+        std = np.array([np.nan if r.evaluation.proxy_std is None else r.evaluation.proxy_std for r in members], dtype=float)
+        if px.size == len(members) and not np.isnan(std).all() and "proxy" in (x.field, y.field):
+            err = {"yerr" if y.field == "proxy" else "xerr": np.nan_to_num(std) * (y if y.field == "proxy" else x).scale}
+            ax.errorbar(px, py, fmt="none", ecolor="tab:blue", elinewidth=0.8, capsize=2, alpha=0.6, zorder=2,
+                        label="proxy ± std", **err)
     for label, e in references.items():
         rx, ry = x.of(e), y.of(e)
         if rx is None or ry is None:
             continue
         ax.scatter([rx], [ry], marker=REFERENCE_MARKERS.get(label, "P"), s=90, c="tab:orange",
                    edgecolors="black", linewidths=0.6, zorder=4, label=f"paper: {label}")
+    _decorate(fig, ax, x, y, title)
+    return fig
+
+
+def _edge(value: float | None, values: Sequence[float | None]) -> float:
+    """``value``, or for a missing one (a skipped proxy) the low edge of the known values."""
+    if value is not None:
+        return value
+    known = [v for v in values if v is not None]
+    if not known:
+        return 0.0
+    low, high = min(known), max(known)
+    return low - 0.03 * ((high - low) or abs(low) or 1.0)
+
+
+def _decorate(fig: Figure, ax, x: Axis, y: Axis, title: str, columns: int = 3) -> None:
+    """Scales, labels, title, grid, and the legend below the axes, wrapped to fit the figure."""
     _scale(ax, "x", x.log)
     _scale(ax, "y", y.log)
     ax.set_xlabel(x.label)
     ax.set_ylabel(y.label)
-    ax.set_title(textwrap.fill(title, 80), fontsize=9)
+    ax.set_title(textwrap.fill(title, 90), fontsize=9)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    fig.subplots_adjust(**MARGINS)  # fixed margins: tight_layout costs more than drawing the points
-    return fig
+    handles, labels = ax.get_legend_handles_labels()
+    width = max(20, 110 // columns)
+    fig.legend(handles, [textwrap.fill(label, width) for label in labels], loc="outside lower center",
+               ncols=min(columns, len(labels)) or 1, fontsize=7.5, frameon=False)
 
 
 def sweep_figure(runs: Sequence[tuple[str, list[TrialRecord]]], x: Axis, y: Axis, title: str,
                  references: Mapping[str, Evaluation] | None = None) -> Figure:
-    """The fronts of several runs (one line each) with the paper's variants of the first run."""
-    fig = Figure(figsize=(9, 5), dpi=110)
+    """The fronts of several runs (one line each) with the paper's variants of the first run;
+    the legend below the axes, inside the figure."""
+    fig = Figure(figsize=(9, 5.6), dpi=110, layout="constrained")
     ax = fig.add_subplot()
     for label, front in runs:
         px, py = _points([r.evaluation for r in front], x, y)
@@ -100,13 +132,7 @@ def sweep_figure(runs: Sequence[tuple[str, list[TrialRecord]]], x: Axis, y: Axis
         if x.of(e) is not None and y.of(e) is not None:
             ax.scatter([x.of(e)], [y.of(e)], marker=REFERENCE_MARKERS.get(label, "P"), s=80, c="tab:orange",
                        edgecolors="black", linewidths=0.6, zorder=4, label=f"paper: {label}")
-    _scale(ax, "x", x.log)
-    ax.set_xlabel(x.label)
-    ax.set_ylabel(y.label)
-    ax.set_title(textwrap.fill(title, 80), fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    fig.subplots_adjust(**MARGINS)
+    _decorate(fig, ax, x, y, title, columns=2)
     return fig
 
 

@@ -2,8 +2,9 @@
 
 * ``trials.jsonl``: one :class:`~nos.search.record.TrialRecord` JSON object per line, every
   finished trial this worker knows of (the exchange format: export and sweeps read it);
-* ``trials.csv``: the same trials for people (one column per searched choice, objective and
-  constraint values, whether the trial is a reference);
+* ``trials.csv``: the same trials for people: every measured value (proxy and its std,
+  latency, energy, area, params, MACs; the reward in reward mode), every constraint's value,
+  one column per searched choice, whether the trial is a reference;
 * ``pareto.json``: the Pareto members as a JSON list of TrialRecords, fastest first.
 
 Trial files are appended, a line per trial (a crash can tear at most the last line, which
@@ -18,13 +19,13 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, Callable, Iterable, Sequence, TextIO
 
-from nos.search.record import RecordError, TrialRecord
+from nos.search.record import Evaluation, RecordError, TrialRecord
 
-TRIALS_CSV, TRIALS_JSONL, PARETO_JSON = "trials.csv", "trials.jsonl", "pareto.json"
-CSV_HEAD = ("number", "state", "reference", "datetime_start", "duration_s", "feasible", "proxy", "proxy_label",
-            "latency_ms", "latency_cycles", "params", "macs")
+TRIALS_CSV, TRIALS_JSONL, PARETO_JSON, RUN_JSON = "trials.csv", "trials.jsonl", "pareto.json", "run.json"
+CSV_HEAD = ("number", "state", "reference", "datetime_start", "duration_s", "feasible", "proxy", "proxy_std",
+            "proxy_label", "latency_ms", "latency_cycles", "energy_uj", "area_mm2", "params", "macs")
 CSV_TAIL = ("cached_from", "worker")
 
 
@@ -85,13 +86,17 @@ class TrialLog:
     Args:
         run_dir: the run directory.
         choices: the searched choice names (a column each, in this order).
-        constraints: the budget names (a ``constraint_<name>`` column each).
+        constraints: the budget names (a ``constraint_<name>`` column each: Optuna's constraint
+            value ``measured / budget - 1``, met when <= 0).
+        reward: the reward of an evaluation (a ``reward`` column), in reward mode.
     """
 
-    def __init__(self, run_dir: str | Path, choices: Sequence[str], constraints: Sequence[str]):
+    def __init__(self, run_dir: str | Path, choices: Sequence[str], constraints: Sequence[str],
+                 reward: Callable[[Evaluation], float] | None = None):
         self.run_dir = Path(run_dir)
-        self.choices, self.constraints = list(choices), list(constraints)
-        self.columns = [*CSV_HEAD, *(f"constraint_{c}" for c in self.constraints), *self.choices, *CSV_TAIL]
+        self.choices, self.constraints, self.reward = list(choices), list(constraints), reward
+        self.columns = [*CSV_HEAD, *(["reward"] if reward else []), *(f"constraint_{c}" for c in self.constraints),
+                        *self.choices, *CSV_TAIL]
         self._csv: TextIO | None = None
         self._jsonl: TextIO | None = None
         self._writer: Any = None
@@ -129,11 +134,17 @@ class TrialLog:
 
     def row(self, r: TrialRecord) -> list[Any]:
         e = r.evaluation
-        measured = [""] * 7 if e is None else [
-            int(e.feasible), "" if e.proxy is None else repr(e.proxy), e.proxy_label or "", repr(e.latency_ms),
-            e.latency_cycles, e.params, e.macs]
+        measured = [""] * (10 + bool(self.reward)) if e is None else [
+            int(e.feasible), _cell(e.proxy), _cell(e.proxy_std), e.proxy_label or "", repr(e.latency_ms),
+            e.latency_cycles, _cell(e.energy_uj), _cell(e.area_mm2), e.params, e.macs,
+            *([_cell(self.reward(e) if e.proxy is not None else None)] if self.reward else [])]
         constraints = [repr(e.constraints[c]) if e is not None and c in e.constraints else "" for c in self.constraints]
         duration = "" if r.duration_s is None else f"{r.duration_s:.3f}"
         return [r.number, r.state, r.reference or "", r.datetime_start or "", duration, *measured, *constraints,
                 *(r.genome.get(c, "") for c in self.choices),
                 "" if r.cached_from is None else r.cached_from, r.worker or ""]
+
+
+def _cell(value: float | None) -> str:
+    """A CSV cell: the number at full precision, or empty (not measured, or skipped)."""
+    return "" if value is None else repr(value)

@@ -9,15 +9,18 @@ Under ``<run>/tb``, one writer holds:
 * ``pareto_front/proxy_vs_latency_us``: the final front as a curve whose step is the latency in
   microseconds, so the fronts of the runs of a sweep overlay in one chart.
 
-HParams: one session per trial that reaches the Pareto front (``tb/hparams/trial-<n>``; the
-searched choices as hparams, the array's ``hw.*`` fields among them in a co-search, and the
-objectives as metrics) for the parallel-coordinates and scatter views; every trial is in
-``trials.csv``, so the run selector stays short.
+HParams: one session per member of the current Pareto front (``tb/hparams/trial-<n>``: the
+trial number and the searched choices as hparams, the array's ``hw.*`` fields among them in a
+co-search, and the objectives as metrics) for the table, parallel-coordinates and scatter
+views; a trial that leaves the front loses its session, so the sessions are the front.
+Every trial is in ``trials.csv``, so the run selector stays short.
 """
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
@@ -33,7 +36,6 @@ class TensorBoardReport:
     def __init__(self, logdir: str | Path):
         self.logdir = Path(logdir)
         self.writer = SummaryWriter(str(self.logdir))
-        self._sessions: set[int] = set()
 
     def trial(self, record: TrialRecord) -> None:
         """The scalars of a finished trial."""
@@ -62,20 +64,28 @@ class TensorBoardReport:
     def text(self, tag: str, markdown: str, step: int) -> None:
         self.writer.add_text(tag, markdown, global_step=step)
 
-    def sessions(self, members: list[TrialRecord], hparams: dict[int, dict[str, Any]]) -> None:
-        """An HParams session for each front member not written yet (``hparams[n]``: its hparams)."""
-        for r in members:
-            if r.number in self._sessions or r.evaluation is None:
+    def sessions(self, members: Sequence[TrialRecord], hparams: dict[int, dict[str, Any]]) -> None:
+        """One HParams session per front member (``hparams[n]``: its hparams): sessions of trials
+        no longer on the front are removed, new members get one. The session folders are the
+        record of what was written, so a resumed run carries on from them."""
+        folder = self.logdir / HPARAMS_DIR
+        wanted = {r.number: r for r in members if r.evaluation is not None}
+        if folder.is_dir():
+            for session in folder.iterdir():
+                number = re.fullmatch(r"trial-(\d+)", session.name)
+                if number and int(number[1]) not in wanted:
+                    shutil.rmtree(session, ignore_errors=True)
+        for number, r in wanted.items():
+            run_name = f"{HPARAMS_DIR}/trial-{number:05d}"
+            if (self.logdir / run_name).exists():
                 continue
-            self._sessions.add(r.number)
             e = r.evaluation
             metrics = {"metric/latency_ms": e.latency_ms, "metric/params_M": e.params / 1e6,
                        "metric/macs_M": e.macs / 1e6}
             for name in ("proxy", "energy_uj", "area_mm2"):
                 if getattr(e, name) is not None:
                     metrics[f"metric/{name}"] = getattr(e, name)
-            self.writer.add_hparams(hparams[r.number], metrics, run_name=f"{HPARAMS_DIR}/trial-{r.number:05d}",
-                                    global_step=r.number)
+            self.writer.add_hparams(hparams[number], metrics, run_name=run_name, global_step=number)
 
     def final_front(self, front: list[TrialRecord]) -> None:
         for r in front:

@@ -115,13 +115,14 @@ def train_finalists(run_dir: str | Path, select: str = "pareto", *, trial: int |
         training = _train_one(record, dataset, budget, seed, root_dir,
                               progress(f"trial {record.number} [{i}/{len(chosen)}] on {data}"))
         studies.record_training(study, record.number, training)
+        proxy = record.evaluation.proxy
         log.info("trial %d: %.2f %% %s validation top-1 after %.0f s (proxy %s)", record.number,
-                 training.accuracy_pct, data, training.seconds, record.evaluation.proxy)
+                 training.accuracy_pct, data, training.seconds, "skipped" if proxy is None else f"{proxy:.4g}")
         done.append(record.replace(trained=training))
     studies.sync(storage)
     _rewrite_reports(root_dir, {r.number: r.trained for r in done})
     label = next((r.evaluation.proxy_label for r in done if r.evaluation.proxy_label),
-                 run.settings.get("proxy", {}).get("label", "the search's proxy (not recorded)"))
+                 run.info.proxy_label if run.info is not None else "the search's proxy (not recorded)")
     finalists = summarize(done, label)
     atomic_write(root_dir / TRAINED_DIR / "report.md", finalists.report)
     return finalists

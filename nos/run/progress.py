@@ -1,8 +1,10 @@
 """The progress of a search as one line a person can read: n/N, elapsed time, ETA, the best value
-of each objective so far, the front's size and the feasible share.
+of each objective so far, the front's size, the feasible share and how many trials repeated an
+earlier candidate (cached, not re-evaluated).
 
-On a terminal the line is redrawn in place (at most ten times a second); otherwise (a log file,
-a CI job, a test) it is logged every ``every_s`` seconds and once at the end.
+On a terminal the line is redrawn in place (at most ten times a second), and cleared before any
+log record is printed, so log lines never mix with it; otherwise (a log file, a CI job, a test)
+it is logged every ``every_s`` seconds and once at the end.
 """
 from __future__ import annotations
 
@@ -21,9 +23,21 @@ def clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+class _ClearFirst(logging.Filter):
+    """A filter on the log handlers that clears a live status line before a record is printed."""
+
+    def __init__(self, line: _Line):
+        super().__init__()
+        self.line = line
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.line.clear()
+        return True
+
+
 class _Line:
-    """One status line: redrawn in place on a terminal (at most ten times a second), else
-    logged every ``every_s`` seconds."""
+    """One status line: redrawn in place on a terminal (at most ten times a second) and cleared
+    before log records, else logged every ``every_s`` seconds."""
 
     def __init__(self, stream: TextIO | None, every_s: float):
         self.stream = sys.stderr if stream is None else stream
@@ -32,6 +46,7 @@ class _Line:
         self.start = time.monotonic()
         self._last_shown = -math.inf
         self._line = ""
+        self._filter: _ClearFirst | None = None
 
     @property
     def elapsed(self) -> float:
@@ -47,17 +62,33 @@ class _Line:
 
     def _write(self, line: str) -> None:
         if self.live:
+            if self._filter is None:  # from now on, log records clear the line first
+                self._filter = _ClearFirst(self)
+                for handler in logging.getLogger().handlers:
+                    handler.addFilter(self._filter)
             self.stream.write("\r" + line.ljust(len(self._line)))
             self.stream.flush()
         else:
             log.info(line)
         self._line = line
 
+    def clear(self) -> None:
+        """Erase a live line (it is drawn again at the next update)."""
+        if self.live and self._line:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._line = ""
+
     def _end(self) -> None:
-        """End a terminal line."""
+        """End a terminal line and stop clearing it before log records."""
         if self.live and self._line:
             self.stream.write("\n")
             self.stream.flush()
+            self._line = ""
+        if self._filter is not None:
+            for handler in logging.getLogger().handlers:
+                handler.removeFilter(self._filter)
+            self._filter = None
 
 
 class Progress(_Line):
@@ -76,6 +107,7 @@ class Progress(_Line):
         self.total, self.timeout = total, timeout
         self.done = 0
         self.feasible = 0
+        self.cached = 0
 
     def eta(self) -> float | None:
         """Seconds left: from the trial rate towards ``total``, or to the timeout if sooner."""
@@ -86,10 +118,12 @@ class Progress(_Line):
             left.append(self.timeout - self.elapsed)
         return min(left) if left else None
 
-    def update(self, feasible: bool, best: str, front: int) -> None:
-        """One more trial finished; ``best`` describes the best value per objective so far."""
+    def update(self, feasible: bool, best: str, front: int, cached: bool = False) -> None:
+        """One more trial finished; ``best`` describes the best value per objective so far;
+        ``cached``: it repeated an earlier candidate, whose numbers it reused."""
         self.done += 1
         self.feasible += bool(feasible)
+        self.cached += bool(cached)
         if self._due():
             self.show(best, front)
 
@@ -98,7 +132,8 @@ class Progress(_Line):
         share = f"{self.feasible / self.done:.0%}" if self.done else "-"
         eta = self.eta()
         self._write(f"trials {count} | {clock(self.elapsed)} elapsed"
-                    f"{'' if eta is None else f', ETA {clock(eta)}'} | {best} | front {front} | feasible {share}")
+                    f"{'' if eta is None else f', ETA {clock(eta)}'} | {best} | front {front} | feasible {share}"
+                    f"{f' | {self.cached} repeats (cached)' if self.cached else ''}")
 
     def close(self, best: str, front: int) -> None:
         """Show the final count (unless just shown) and end a terminal line."""

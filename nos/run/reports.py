@@ -1,12 +1,13 @@
 """The reports of one run directory, kept current as trials finish (a thin composition of the
 writers in :mod:`nos.report`): per trial an appended line and TensorBoard scalars; every
-``search.report_every`` trials and at the end the front (``pareto.json``, the figures as PNG and
-in TensorBoard, HParams); at the end ``report.md``."""
+``search.report_every`` trials and at the end the front (``pareto.json``, ``report.md``, the
+figures as PNG and in TensorBoard, HParams)."""
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from nos.report.figures import Axis, front_figure, render
 from nos.report.files import PARETO_JSON, TrialLog, atomic_write, write_records
@@ -44,15 +45,19 @@ class RunReports:
         metrics: the front's :class:`~nos.search.record.Evaluation` fields (its objectives).
         references: the paper's variants, drawn and compared with.
         arrays: the array is searched (the report names each member's array).
+        budgets: the constraints that are set, name -> bound (drawn in the figures).
+        reward: reward mode: the reward of an evaluation (a trials.csv column).
     """
 
-    def __init__(self, run_dir: str | Path, choices: Sequence[str], constraints: Sequence[str], title: str,
-                 proxy_label: str, metrics: Sequence[str], references: Mapping[str, Evaluation], arrays: bool):
+    def __init__(self, run_dir: str | Path, choices: Sequence[str], budgets: Mapping[str, float], title: str,
+                 proxy_label: str, metrics: Sequence[str], references: Mapping[str, Evaluation], arrays: bool,
+                 reward: Callable[[Evaluation], float] | None = None):
         self.run_dir = Path(run_dir)
         self.title, self.proxy_label, self.references, self.arrays = title, proxy_label, dict(references), arrays
+        self.budgets = dict(budgets)
         axes = {**AXES, "proxy": Axis("proxy", proxy_label)}
         self.figures = [(axes[x], axes[y]) for x, y in projections(metrics)]
-        self.log = TrialLog(self.run_dir, choices, constraints)
+        self.log = TrialLog(self.run_dir, choices, list(budgets), reward)
         self.tb = TensorBoardReport(self.run_dir / "tb")
 
     def start(self, records: Sequence[TrialRecord]) -> None:
@@ -66,36 +71,42 @@ class RunReports:
     def study(self, finished: int, hypervolume: float, front_size: int) -> None:
         self.tb.study(finished, hypervolume, front_size)
 
-    def refresh(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord], step: int) -> None:
-        """The front in every form: pareto.json, the figures (PNG and TensorBoard), HParams."""
+    def refresh(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord], summary: RunSummary) -> str:
+        """The front in every form: pareto.json, report.md, the figures (PNG and TensorBoard),
+        HParams; returns report.md's text."""
         self.log.flush()
+        step = len(records)
         write_records(self.run_dir / PARETO_JSON, front)
+        text = report_markdown(summary)
+        atomic_write(self.run_dir / REPORT_MD, text)
         for i, (x, y) in enumerate(self.figures):
-            fig = front_figure(records, front, self.references, x, y, self.title, staircase=len(self.figures) == 1)
+            fig = front_figure(records, front, self.references, x, y, self.title, staircase=len(self.figures) == 1,
+                               budgets=self.budgets)
             png, rgb = render(fig)
             name = FRONT_PNG if i == 0 else f"front_{y.field}_vs_{x.field}.png"
             tmp = self.run_dir / f".{name}.tmp"
             tmp.write_bytes(png)
             tmp.replace(self.run_dir / name)
             self.tb.figure("pareto/front" if i == 0 else f"pareto/{y.field}_vs_{x.field}", rgb, step)
-        self.tb.sessions(list(front), {r.number: _hparams(r) for r in front})
+        self.tb.sessions(front, {r.number: hparams(r) for r in front})
+        return text
 
-    def finish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord], summary: RunSummary,
-               step: int) -> str:
+    def finish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord], summary: RunSummary) -> str:
         """Final reports; returns report.md's text."""
-        self.refresh(records, front, step)
-        text = report_markdown(summary)
-        atomic_write(self.run_dir / REPORT_MD, text)
-        self.tb.text("report", text, step)
+        text = self.refresh(records, front, summary)
+        self.tb.text("report", text, len(records))
         self.tb.final_front(list(front))
         self.tb.close()
         self.log.close()
         return text
 
 
-def _hparams(record: TrialRecord) -> dict[str, str | int | float | bool]:
-    """HParams of a trial: its searched choices (the array's among them in a co-search), plus
-    whether it is a paper variant."""
-    out: dict[str, str | int | float | bool] = dict(record.genome)
+def hparams(record: TrialRecord) -> dict[str, str | int | float | bool]:
+    """HParams of a front member: its trial number, its searched choices (the array's among them
+    in a co-search) with block numbers padded to sort (``b03.op`` before ``b10.op``), and the paper
+    variant it is, if any."""
+    out: dict[str, str | int | float | bool] = {"trial": record.number}
+    out.update({re.sub(r"^([bs])(\d+)\.", lambda m: f"{m[1]}{int(m[2]):02d}.", name): value
+                for name, value in record.genome.items()})
     out["reference"] = record.reference or ""
     return out

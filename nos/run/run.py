@@ -14,31 +14,28 @@ import logging
 import signal
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from optuna.trial import TrialState
 
-from nos.report.files import write_json
+from nos.report.files import RUN_JSON, write_json
 from nos.report.markdown import RunSummary, array_label
-from nos.run.config import RunConfig, differences
+from nos.run.config import RunConfig, instantiate_node
 from nos.run.progress import Progress, StepProgress
 from nos.run.reports import RunReports
 from nos.search import study as studies
 from nos.search.objectives import SUPERNET
 from nos.search.pareto import Front, reference_point
-from nos.search.record import METRICS, REFERENCE_ATTR, Evaluation, TrialRecord
-from nos.search.space import SearchSpace, candidate_key
-from search_spaces import get_space
+from nos.search.record import METRICS, REFERENCE_ATTR, Evaluation, RunInfo, TrialRecord
+from nos.search.space import candidate_key
+from nos.tree import differences, lookup
 
 log = logging.getLogger("nos.run")
 REFERENCES_ATTR, HV_REFERENCE_ATTR = "references", "hv_reference"
-STOPS = ("n_trials", "timeout", "interrupted")
+STOPS = ("n_trials", "total_trials", "timeout", "interrupted")
 BEST = {"proxy": ("best proxy", ""), "latency_ms": ("fastest", " ms"), "latency_cycles": ("fastest", " cycles"),
         "energy_uj": ("lowest energy", " uJ"), "area_mm2": ("smallest area", " mm^2")}
 
@@ -53,6 +50,7 @@ class Outcome:
         front: the Pareto members, fastest first.
         hypervolume: of the front against the study's reference point.
         report: the text of ``report.md``.
+        signal: the signal that interrupted it (SIGINT or SIGTERM), else None.
     """
 
     stopped: str
@@ -60,49 +58,25 @@ class Outcome:
     front: list[TrialRecord]
     hypervolume: float
     report: str
-
-
-def _instantiate(node: dict[str, Any], key: str, **overrides: Any) -> Any:
-    """``hydra.utils.instantiate`` with a one-line error naming ``key`` (and without Optuna's
-    notes that a sampler or storage option is experimental)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return instantiate(node, **overrides)
-    except InstantiationException as err:
-        cause = err.__cause__ if err.__cause__ is not None else err
-        message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        if isinstance(cause, ValueError) and message.startswith(f"{key}."):
-            raise ValueError(message) from None
-        raise ValueError(f"{key}: cannot build {node.get('_target_')}: {message}") from None
+    signal: int | None = None
 
 
 class Run:
     """One search run in ``run_dir``.
 
     Args:
-        config: the run's configuration (validated here; nothing is written).
+        config: the run's configuration (resolved and checked here; nothing is written).
         run_dir: the run directory (created by :meth:`open`).
-        resume_hint: the command that resumes this run, printed when it is interrupted.
+        overrides: the command line's overrides, recorded in ``run.json`` (a sweep names its jobs by them).
     """
 
-    def __init__(self, config: RunConfig, run_dir: str | Path, resume_hint: str | None = None):
-        config.validate()
-        self.config, self.run_dir, self.resume_hint = config, Path(run_dir), resume_hint
-        self.space = SearchSpace(get_space(config.space.name, **config.space.options()), config.hardware_choices())
-        self.objectives = config.search.spec()
+    def __init__(self, config: RunConfig, run_dir: str | Path, overrides: tuple[str, ...] = ()):
+        self.plan = plan = config.resolve()
+        self.config, self.run_dir, self.overrides = config, Path(run_dir), overrides
+        self.space, self.objectives, self.evaluator = plan.space, plan.objectives, plan.evaluator
         self.metrics = self.objectives.front  # the reported front's Evaluation fields
-        self.evaluator = config.evaluator(self.space)
-        self.evaluator.check_data()
-        self.sampler = _instantiate(config.sampler, "sampler")
-        if not isinstance(self.sampler, optuna.samplers.BaseSampler):
-            raise ValueError(f"sampler: {config.sampler['_target_']} is not an Optuna sampler")
-        self.batch = config.search.batch_size or config.sampler.get("population_size") or 1
-        storage = dataclasses.asdict(config.storage)
-        if storage["url"] is None and storage["path"] is None:
-            raise ValueError("storage.url: missing; give storage.url=<database URL, e.g. "
-                             "postgresql+psycopg2://user:password@host/db> or use storage=journal")
-        if storage["url"] is None and storage["path"] is not None and not Path(storage["path"]).is_absolute():
+        storage = dict(plan.storage)
+        if storage["url"] is None and not Path(storage["path"]).is_absolute():
             storage["path"] = str(self.run_dir / storage["path"])
         self._storage_node = storage
         self.storage_label = storage["url"] or f"journal:{Path(storage['path']).resolve()}"
@@ -140,8 +114,8 @@ class Run:
                      self.space.name, self.config.proxy.data, self.config.proxy.seed, self.config.proxy.cache_path())
             self.evaluator.prepare(StepProgress("supernet training"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.storage = _instantiate(self._storage_node, "storage")
-        self.study = studies.open_study(self.config.study_name, self.storage, self.sampler, self.objectives)
+        self.storage = instantiate_node(self._storage_node, "storage")
+        self.study = studies.open_study(self.config.study_name, self.storage, self.plan.sampler, self.objectives)
         self._check_settings()
         new = not self.study.trials
         self.references = self._references()
@@ -157,15 +131,16 @@ class Run:
         self._first: dict[str, int] = {}
         self.front = Front([METRICS[m] for m in self.metrics])
         self.reports = RunReports(self.run_dir, [c.name for c in self.space.choices],
-                                  [name for name, bound in vars(self.config.budgets()).items() if bound is not None],
+                                  {name: bound for name, bound in vars(self.plan.budgets).items() if bound is not None},
                                   self.title, self.proxy_label, self.metrics, self.references,
-                                  self.space.hardware.searched)
+                                  self.space.hardware.searched,
+                                  self.reward if self.objectives.mode == "reward" else None)
         self._merge_stored(report=False)
         for number, training in studies.trainings(self.study).items():  # nos-train's measured accuracies
             if number in self.records:
                 self.records[number] = self.records[number].replace(trained=training)
         self.reports.start(self.records.values())
-        write_json(self.run_dir / "run.json", self.describe())
+        write_json(self.run_dir / RUN_JSON, self.info().to_dict())
         done = len(self.records)
         log.info("study %r (%s): %s; %d trials finished before; proxy: %s", self.config.study_name,
                  self.storage_label, "new" if new else "resumed", done, self.proxy_label)
@@ -174,13 +149,13 @@ class Run:
     def _check_settings(self) -> None:
         """A resumed study must keep the settings that define its objectives."""
         stored = self.study.user_attrs.get(studies.CONFIG_ATTR)
-        current = json.loads(json.dumps(self.config.defining()))
+        current = json.loads(json.dumps(self.plan.defining))
         if stored is None:
             self.study.set_user_attr(studies.CONFIG_ATTR, current)
             return
         changed = differences(stored, current)
         if changed:
-            shown = ", ".join(f"{k}={_get(stored, k)!r} (now {_get(current, k)!r})" for k in changed[:4])
+            shown = ", ".join(f"{k}={lookup(stored, k)!r} (now {lookup(current, k)!r})" for k in changed[:4])
             raise ValueError(f"study_name: study {self.config.study_name!r} in {self.storage_label} was run with "
                              f"other settings: {shown}{' ...' if len(changed) > 4 else ''}; use the same settings "
                              f"or another study_name")
@@ -209,19 +184,19 @@ class Run:
             self.study.set_user_attr(HV_REFERENCE_ATTR, stored)
         return None if stored is None else [float(v) for v in stored]
 
-    def describe(self) -> dict[str, Any]:
-        """``run.json``: the resolved configuration and the study's reference numbers."""
-        c = self.config
-        return {"study_name": c.study_name, "storage": self.storage_label, "space": c.space.name,
-                "space_options": c.space.options(), "hardware": self.space.hardware.describe(),
-                "hardware_searched": self.space.hardware.searched, "tech": dataclasses.asdict(c.tech_spec()),
-                "proxy": {**dataclasses.asdict(c.proxy), "name": c.proxy.resolved_name, "label": self.proxy_label},
-                "sampler": c.sampler, "seed": c.seed, "objective": c.search.objective,
-                "objectives": self.objectives.names, "latency_model": c.search.latency_model,
-                "budgets": dataclasses.asdict(c.budgets()), "input_size": self.space.operators.base.input_size,
-                "batch_size": self.batch,
-                "hv_reference": None if self.hv_reference is None else dict(zip(self.metrics, self.hv_reference)),
-                "references": {k: e.to_dict() for k, e in self.references.items()}}
+    def info(self) -> RunInfo:
+        """What ``run.json`` states about this run."""
+        c, p = self.config, self.plan
+        return RunInfo(
+            study_name=c.study_name, storage=self.storage_label, space=c.space.name, space_options=c.space.options(),
+            hardware=self.space.hardware.describe(), hardware_searched=self.space.hardware.searched,
+            tech=dataclasses.asdict(p.tech),
+            proxy={**dataclasses.asdict(c.proxy), "name": c.proxy.resolved_name, "label": self.proxy_label},
+            sampler=dict(p.sampler_config), seed=c.seed, objective=c.search.objective, objectives=tuple(self.objectives.names),
+            metrics=tuple(self.metrics), latency_model=c.search.latency_model, budgets=dataclasses.asdict(p.budgets),
+            input_size=self.space.operators.base.input_size, batch_size=p.batch,
+            hv_reference=None if self.hv_reference is None else dict(zip(self.metrics, self.hv_reference)),
+            references=self.references, overrides=tuple(self.overrides))
 
     # ------------------------------------------------------------------ the records
     def _add(self, record: TrialRecord, key: str | None, report: bool = True) -> bool:
@@ -255,42 +230,58 @@ class Run:
         return 0.0 if self.hv_reference is None else self.front.hypervolume(self.hv_reference)
 
     # ------------------------------------------------------------------ searching
-    def search(self) -> Outcome:
-        """Run trials until ``search.n_trials``, ``search.timeout`` or Ctrl-C; write the reports.
+    def complete_in_study(self) -> int:
+        """Complete trials in the study, from every worker and invocation (what
+        ``search.total_trials`` counts, as Optuna's ``MaxTrialsCallback`` does)."""
+        return len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
-        The first Ctrl-C lets the trials of the running batch finish; a second one fails them at
-        once. Either way the reports are written and the study can be resumed."""
+    def search(self) -> Outcome:
+        """Run trials until ``search.n_trials`` (this invocation), ``search.total_trials`` (the
+        study), ``search.timeout``, Ctrl-C or SIGTERM; write the reports.
+
+        The first Ctrl-C (or SIGTERM) lets the trials of the running batch finish; a second one
+        fails them at once. Either way the reports are written and the study can be resumed."""
         if self.study is None:
             self.open()
         s = self.config.search
-        progress = Progress(s.n_trials, s.timeout)
+        planned = s.n_trials
+        if s.total_trials is not None:
+            left = max(s.total_trials - self.complete_in_study(), 0)
+            planned = left if planned is None else min(planned, left)
+        progress = Progress(planned, s.timeout)
         worker = studies.worker_id()
         pending: list[optuna.Trial] = []
         since_refresh, stopped = 0, ""
+        stop = _StopOnSignals()
         try:
-            with _StopOnCtrlC() as ctrl_c:
+            with stop:
                 while True:
-                    if ctrl_c.requested:
+                    count = self.plan.batch
+                    if s.n_trials is not None:
+                        count = min(count, s.n_trials - progress.done)
+                    if s.total_trials is not None:
+                        count = min(count, s.total_trials - self.complete_in_study())
+                    if stop.signal is not None:
                         stopped = "interrupted"
-                        break
-                    if s.n_trials is not None and progress.done >= s.n_trials:
+                    elif s.n_trials is not None and progress.done >= s.n_trials:
                         stopped = "n_trials"
-                        break
-                    if s.timeout is not None and progress.elapsed >= s.timeout:
+                    elif count <= 0:
+                        stopped = "total_trials"
+                    elif s.timeout is not None and progress.elapsed >= s.timeout:
                         stopped = "timeout"
+                    if stopped:
                         break
-                    count = self.batch if s.n_trials is None else min(self.batch, s.n_trials - progress.done)
                     for record, key in studies.step(self.study, self.space, self.evaluator, self.objectives, count,
                                                     worker, pending, self._first):
                         if self._add(record, key):
                             self.reports.study(len(self.records), self.hypervolume(), len(self.front))
-                        progress.update(record.feasible, self._best(), len(self.front))
+                        progress.update(record.feasible, self._best(), len(self.front), record.cached_from is not None)
                         since_refresh += 1
                     studies.sync(self.storage)
                     if since_refresh >= s.report_every:
                         since_refresh = 0
                         self._merge_stored()
-                        self.reports.refresh(list(self.records.values()), self.front_records(), len(self.records))
+                        self.reports.refresh(list(self.records.values()), self.front_records(), self._summary(""))
         except KeyboardInterrupt:
             stopped = "interrupted"
             studies.fail(self.study, pending)
@@ -299,63 +290,86 @@ class Run:
             raise
         finally:
             progress.close(self._best(), len(self.front))
-        return self._finish(stopped, progress)
+        return self._finish(stopped, progress, stop.signal or (signal.SIGINT if stopped == "interrupted" else None))
 
     def _best(self) -> str:
-        """The best value of each objective on the front so far."""
+        """The best value of each objective on the front so far (reward mode: the best reward first)."""
         values = self.front.values()
         if not len(values):
             return "no feasible trial yet"
-        return ", ".join(f"{BEST[m][0]} {(values[:, i].max() if METRICS[m] == 'maximize' else values[:, i].min()):.4g}"
+        best = ", ".join(f"{BEST[m][0]} {(values[:, i].max() if METRICS[m] == 'maximize' else values[:, i].min()):.4g}"
                          f"{BEST[m][1]}" for i, m in enumerate(self.metrics))
+        top = self.best_by_reward()
+        return best if top is None else f"best reward {self.reward(top.evaluation):.4g} (trial {top.number}), {best}"
 
-    def _finish(self, stopped: str, progress: Progress) -> Outcome:
+    def reward(self, e: Evaluation) -> float:
+        """The MnasNet reward of an evaluation (``search.objective=reward``; -inf without a proxy)."""
+        return self.objectives.values(e)[0]
+
+    def best_by_reward(self) -> TrialRecord | None:
+        """Reward mode: the feasible trial with the highest reward (the earliest of equals); else None."""
+        if self.objectives.mode != "reward":
+            return None
+        done = [r for r in self.records.values() if r.complete and r.feasible and r.evaluation.proxy is not None]
+        return max(sorted(done, key=lambda r: r.number), key=lambda r: self.reward(r.evaluation), default=None)
+
+    def _summary(self, stopped: str) -> RunSummary:
+        records = list(self.records.values())
+        return RunSummary(
+            title=self.title, proxy_label=self.proxy_label, trials=len(records),
+            complete=sum(r.complete for r in records), feasible=sum(r.feasible for r in records),
+            front=self.front_records(), references=self.references, metrics=self.metrics,
+            hypervolume=self.hypervolume(), hv_reference=self.hv_reference, stopped=stopped,
+            arrays=self.space.hardware.searched, budgets={k: v for k, v in vars(self.plan.budgets).items() if v is not None},
+            cached=sum(r.cached_from is not None for r in records), best_by_reward=self.best_by_reward(),
+            reward=self.reward if self.objectives.mode == "reward" else None,
+            warnings=tuple(getattr(self.evaluator, "warnings", ())))
+
+    def _finish(self, stopped: str, progress: Progress, signum: int | None) -> Outcome:
         studies.sync(self.storage)
         self._merge_stored()
         s = self.config.search
         if stopped == "n_trials":
             log.info("stopped after %d trials (search.n_trials=%d) in %.1f s", progress.done, s.n_trials,
                      progress.elapsed)
+        elif stopped == "total_trials":
+            log.info("stopped after %d trials: the study holds search.total_trials=%d complete trials (%.1f s)",
+                     progress.done, s.total_trials, progress.elapsed)
         elif stopped == "timeout":
             log.info("stopped at the time limit (search.timeout=%g s) after %d trials", s.timeout, progress.done)
         else:
-            log.warning("interrupted after %d trials; the running ones were marked failed", progress.done)
-        front = self.front_records()
-        records = list(self.records.values())
-        summary = RunSummary(
-            title=self.title, proxy_label=self.proxy_label, trials=len(records),
-            complete=sum(r.complete for r in records), feasible=sum(r.feasible for r in records), front=front,
-            references=self.references, metrics=self.metrics, hypervolume=self.hypervolume(),
-            hv_reference=self.hv_reference, stopped=stopped, arrays=self.space.hardware.searched)
-        report = self.reports.finish(records, front, summary, len(records))
-        return Outcome(stopped, progress.done, front, summary.hypervolume, report)
+            log.warning("interrupted (%s) after %d trials; the running ones were marked failed",
+                        signal.Signals(signum).name, progress.done)
+        summary = self._summary(stopped)
+        for warning in summary.warnings:
+            log.warning("proxy: %s", warning)
+        report = self.reports.finish(list(self.records.values()), summary.front, summary)
+        return Outcome(stopped, progress.done, list(summary.front), summary.hypervolume, report, signum)
 
 
-class _StopOnCtrlC:
-    """While active (in the main thread), the first SIGINT only sets :attr:`requested`, so the
-    running batch can finish; a second one raises KeyboardInterrupt as usual."""
+class _StopOnSignals:
+    """While active (in the main thread), the first SIGINT (Ctrl-C) or SIGTERM only records the
+    signal (:attr:`signal`), so the running batch can finish; a second one raises
+    KeyboardInterrupt, which fails the running trials at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        if self.signal is not None:
             raise KeyboardInterrupt
-        self.requested = True
-        log.warning("Ctrl-C: finishing the running trials, then writing the reports (Ctrl-C again: stop at once)")
+        self.signal = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        log.warning("%s: finishing the running trials, then writing the reports (again: stop at once)", name)
 
-    def __enter__(self) -> _StopOnCtrlC:
+    def __enter__(self) -> _StopOnSignals:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _get(tree: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        tree = tree.get(part) if isinstance(tree, dict) else None
-    return tree
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)

@@ -20,9 +20,16 @@ RECORD_ATTR = "nos"  # the Optuna user attribute that holds a trial's evaluation
 REFERENCE_ATTR = "reference"  # the user attribute naming the paper variant a trial evaluates
 WORKER_ATTR = "worker"  # host:pid of the process that runs the trial (crash recovery)
 STATES = ("COMPLETE", "FAIL", "RUNNING", "WAITING", "PRUNED")
+OP_LETTERS = {"dw": "D", "full": "F", "fuse_half": "H", "fuse_full": "U"}
+"""One letter per operator in :func:`operators`."""
 METRICS = {"proxy": "maximize", "latency_ms": "minimize", "latency_cycles": "minimize", "energy_uj": "minimize",
            "area_mm2": "minimize"}
 """Objective metrics (:class:`Evaluation` fields) and their directions."""
+
+
+def operators(arch: Arch) -> str:
+    """The architecture's operators, one letter per block (:data:`OP_LETTERS`), e.g. ``DDHHUU...``."""
+    return "".join(OP_LETTERS.get(b.op, "?") for b in arch.blocks)
 
 
 class RecordError(ValueError):
@@ -238,6 +245,92 @@ class TrialRecord:
 
     def replace(self, **changes: Any) -> TrialRecord:
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A search run as ``run.json`` states it: its study, the settings that define its
+    objectives and the numbers every report of it compares with. ``nos-search`` writes it
+    (:meth:`to_dict`); export, ``nos-train`` and sweep summaries read it (:meth:`from_dict`).
+
+    Attributes:
+        study_name, storage: the Optuna study and its storage (a URL, or ``journal:<path>``).
+        space, space_options: the search space's name and options (``ops``, ``kernels``, ...).
+        hardware: :class:`nos.sim.Hardware` fields, a value or the list of choices of a co-search.
+        hardware_searched: the array is co-searched (some field has choices).
+        tech: the :class:`nos.sim.Tech` fields that price energy and area.
+        proxy: the proxy's settings (``name``, ``data``, ``seed``, ``budget`` ...) and ``label``,
+            its name with its unit.
+        sampler: the Optuna sampler as configured (``_target_`` and its options).
+        seed: the sampler's seed.
+        objective: ``pareto`` or ``reward``.
+        objectives: the study's metric names (Optuna's ``study.metric_names``).
+        metrics: the reported front's :class:`Evaluation` fields.
+        latency_model: ``compute`` or ``roofline``.
+        budgets: the constraints (:class:`nos.search.objectives.Budgets` fields; None = off).
+        input_size: the deployment image size the latency was simulated at (pixels).
+        batch_size: trials proposed and evaluated together.
+        hv_reference: the hypervolume reference point, metric -> value (None without references).
+        references: the paper's variants in the space, label -> their evaluation.
+        overrides: the command line's overrides (a sweep names each job by them).
+    """
+
+    study_name: str
+    storage: str
+    space: str = ""
+    space_options: Mapping[str, Any] = field(default_factory=dict)
+    hardware: Mapping[str, Any] = field(default_factory=dict)
+    hardware_searched: bool = False
+    tech: Mapping[str, Any] = field(default_factory=dict)
+    proxy: Mapping[str, Any] = field(default_factory=dict)
+    sampler: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    objective: str = "pareto"
+    objectives: tuple[str, ...] = ("proxy", "latency_ms")
+    metrics: tuple[str, ...] = ("proxy", "latency_ms")
+    latency_model: str = "compute"
+    budgets: Mapping[str, Any] = field(default_factory=dict)
+    input_size: int | None = None
+    batch_size: int = 1
+    hv_reference: Mapping[str, float] | None = None
+    references: Mapping[str, Evaluation] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def proxy_label(self) -> str:
+        """The proxy with its unit, e.g. ``predicted ImageNet top-1 (%)`` (its name if unrecorded)."""
+        return str(self.proxy.get("label") or self.proxy.get("name") or "proxy")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out.update(objectives=list(self.objectives), metrics=list(self.metrics), overrides=list(self.overrides),
+                   references={k: e.to_dict() for k, e in self.references.items()},
+                   hv_reference=None if self.hv_reference is None else dict(self.hv_reference))
+        return json.loads(json.dumps(out))  # plain JSON types throughout
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "run.json") -> RunInfo:
+        """Inverse of :meth:`to_dict`; raises :class:`RecordError` naming ``where`` and the field."""
+        if not isinstance(data, Mapping):
+            raise RecordError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        missing = [key for key in ("study_name", "storage") if not isinstance(data.get(key), str)]
+        if missing:
+            raise RecordError(f"{where}: lacks the field(s) {', '.join(missing)}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and v is not None}
+        for key in ("space_options", "hardware", "tech", "proxy", "sampler", "budgets", "references"):
+            if not isinstance(values.get(key, {}), Mapping):
+                raise RecordError(f"{where}.{key}: expected an object")
+        for key in ("objectives", "metrics", "overrides"):
+            if not isinstance(values.get(key, []), list):
+                raise RecordError(f"{where}.{key}: expected a list")
+            if key in values:
+                values[key] = tuple(values[key])
+        values["references"] = {k: Evaluation.from_dict(e, f"{where}.references.{k}")
+                                for k, e in values.get("references", {}).items()}
+        if data.get("hv_reference") is None:
+            values["hv_reference"] = None
+        return cls(**values)
 
 
 def _number(data: Mapping[str, Any], key: str, kind: type, where: str, optional: bool = False) -> Any:

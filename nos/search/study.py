@@ -19,16 +19,17 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import optuna
 import sqlalchemy
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import BaseJournalBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from nos.arch import Arch
 from nos.search.objectives import Evaluator, Objectives
 from nos.search.record import (RECORD_ATTR, REFERENCE_ATTR, WORKER_ATTR, Evaluation, RecordError,
-                               Training, TrialRecord)
+                               Training, TrialRecord, operators)
 from nos.search.space import Genome, SearchSpace, candidate_key
 
 CONFIG_ATTR = "nos_config"  # study user attribute: the configuration that defines the objectives
+OPERATORS_ATTR, PROXY_LABEL_ATTR = "operators", "proxy_label"  # trial user attributes for people (optuna-dashboard)
 
 
 def worker_id() -> str:
@@ -36,32 +37,55 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class JournalFile(JournalFileBackend):
-    """Optuna's journal file, made durable once per batch instead of once per write.
+class JournalFile(BaseJournalBackend):
+    """Optuna's journal in a file, written and read through Optuna's public backend interface
+    (:class:`~optuna.storages.journal.BaseJournalBackend`), durable once per batch.
 
-    Optuna's backend fsyncs every log line and takes its lock by creating and removing a
-    symlink; a search writes about twenty lines per trial, which costs most of a trial's time
-    on a shared disk. Here a write holds an ``flock`` on the file it appends to (a system call,
-    not two file-system operations), is appended and flushed to the operating system (so every other process sees it at once and a killed
-    worker loses nothing), and :meth:`sync` makes the file durable against a machine crash;
-    the search calls it after every batch of trials.
+    The file is the one Optuna's own ``JournalFileBackend`` writes (one JSON log per line), so
+    Optuna and optuna-dashboard read it. Optuna's backend fsyncs every line and takes its lock
+    by creating and removing a lock file; a search writes about twenty lines per trial, which
+    costs most of a trial's time on a shared disk (3-5x slower, measured in
+    ``experiments/results/search_throughput.md``). Here a write holds an ``flock`` on the file
+    (one system call; the kernel releases it if the writer dies) and is appended and flushed
+    to the operating system, so every other process sees it at once and a killed worker loses
+    nothing; :meth:`sync` makes the file durable against a machine crash, and the search calls
+    it after every batch. A read continues where the last one ended (a line still being
+    written is read next time).
     """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        open(self.path, "ab").close()
+        self._lines = 0  # complete lines read so far ...
+        self._offset = 0  # ... and the byte where the next one starts
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        if log_number_from < self._lines:  # asked for logs read before: read the file again
+            self._lines, self._offset = 0, 0
+        size = os.stat(self.path).st_size
+        if size == self._offset:
+            return iter(())
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read(size - self._offset)
+        end = data.rfind(b"\n") + 1  # what follows the last newline is still being written
+        logs = []
+        for line in data[:end].splitlines():
+            if self._lines >= log_number_from:
+                logs.append(json.loads(line))
+            self._lines += 1
+        self._offset += end
+        return iter(logs)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
-        with open(self._file_path, "ab") as f:  # O_APPEND: one write lands whole at the end
+        with open(self.path, "ab") as f:  # O_APPEND: one write lands whole at the end
             fcntl.flock(f, fcntl.LOCK_EX)  # released by the close; per open file, so safe across fork
             f.write(text.encode("utf-8"))
 
-    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
-        # Optuna reads the file after every storage call; skip the open when nothing was added.
-        known_end = self._log_number_offset.get(log_number_from)
-        if known_end is not None and known_end == os.stat(self._file_path).st_size:
-            return iter(())
-        return super().read_logs(log_number_from)
-
     def sync(self) -> None:
-        fd = os.open(self._file_path, os.O_RDONLY)
+        """Make the file durable (fsync)."""
+        fd = os.open(self.path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
@@ -69,10 +93,10 @@ class JournalFile(JournalFileBackend):
 
 
 class JournalFileStorage(optuna.storages.JournalStorage):
-    """A :class:`JournalStorage` on a :class:`JournalFile`, with :meth:`sync`."""
+    """A :class:`~optuna.storages.JournalStorage` on a :class:`JournalFile`, with :meth:`sync`."""
 
     def __init__(self, path: str | Path):
-        self.file = JournalFile(str(path))
+        self.file = JournalFile(path)
         super().__init__(self.file)
 
     def sync(self) -> None:
@@ -157,10 +181,14 @@ def ask(study: optuna.Study, space: SearchSpace, count: int, worker: str,
 
 def tell(study: optuna.Study, trial: optuna.Trial, arch: Arch, key: str, evaluation: Evaluation,
          objectives: Objectives, cached_from: int | None = None) -> FrozenTrial:
-    """Store ``evaluation`` in the trial (one user attribute), set its constraints, complete it;
-    returns the finished trial. ``key``: the candidate's :func:`~nos.search.space.candidate_key`."""
+    """Store ``evaluation`` in the trial (one user attribute), set its constraints, complete it; returns the finished trial. For
+    people reading the study (optuna-dashboard), the trial also carries its operators, one
+    letter per block, and the proxy's label as attributes. ``key``: the candidate's
+    :func:`~nos.search.space.candidate_key`."""
     trial.set_user_attr(RECORD_ATTR, {**evaluation.to_dict(), "arch": arch.to_json(indent=None), "key": key,
                                       "cached_from": cached_from})
+    trial.set_user_attr(OPERATORS_ATTR, operators(arch))
+    trial.set_user_attr(PROXY_LABEL_ATTR, evaluation.proxy_label)
     for name, value in evaluation.constraints.items():
         trial.set_constraint(name, value)
     return study.tell(trial, objectives.values(evaluation))

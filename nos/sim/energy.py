@@ -76,23 +76,37 @@ def _extent(n: np.ndarray, size: np.ndarray, used: np.ndarray) -> np.ndarray:
     return np.where(used, n / ceil_div(n, size), size)
 
 
-def layer_energy(table, hw: Columns, tech: Tech, macs: np.ndarray, sram: SramAccesses,
-                 dram: DramTraffic, fused: np.ndarray) -> dict[str, np.ndarray]:
-    """Energy of each :data:`ENERGY_PARTS` component, pJ, each shaped (configs, layers).
+def _check_words(hw: Columns, tech: Tech) -> None:
+    if np.any(hw.word_bytes * 8 != tech.word_bits):
+        raise ValueError(f"hardware.word_bytes: the tech table is for {tech.word_bits}-bit words, "
+                         f"got {int(hw.word_bytes[hw.word_bytes * 8 != tech.word_bits][0])} bytes")
+
+
+def _sram_pj(hw: Columns, tech: Tech, name: str, reads: np.ndarray, writes: np.ndarray) -> np.ndarray:
+    """pJ of ``reads`` and ``writes`` words of the ``name`` SRAM of each config, at its size."""
+    field = f"{name}_sram_kb"
+    kib = getattr(hw, field).astype(np.float64)
+    return tech.word_bits * (reads * tech.sram("read_pj_per_bit", kib, field)
+                             + writes * tech.sram("write_pj_per_bit", kib, field))
+
+
+def array_energy(table, hw: Columns, tech: Tech, macs: np.ndarray, sram: SramAccesses,
+                 fused: np.ndarray) -> dict[str, np.ndarray]:
+    """The array side of each :data:`ENERGY_PARTS` component, pJ, each shaped (configs, layers):
+    MACs, hops, the FuSe bus, and the SRAM accesses the array makes (ifmap and filter reads,
+    ofmap stores); the DRAM side is :func:`memory_energy`'s.
 
     Args:
         table: the :class:`nos.sim.LayerTable`; hw: the configs' columns
             (:func:`nos.sim.hardware.columns`).
-        macs, sram, dram, fused: the result's MACs, SRAM accesses (SCALE-Sim mapping, FuSe
-            layers by row broadcast), DRAM traffic and FuSe mask, shaped (configs, layers).
+        macs, sram, fused: the result's MACs, SRAM accesses (SCALE-Sim mapping, FuSe layers by
+            row broadcast) and FuSe mask, shaped (configs, layers).
 
     Raises:
         ValueError: a config's words are not ``tech.word_bits`` wide, or an SRAM size is
             outside the tech table.
     """
-    if np.any(hw.word_bytes * 8 != tech.word_bits):
-        raise ValueError(f"hardware.word_bytes: the tech table is for {tech.word_bits}-bit words, "
-                         f"got {int(hw.word_bytes[hw.word_bytes * 8 != tech.word_bits][0])} bytes")
+    _check_words(hw, tech)
     rows, cols, batch = hw.rows, hw.cols, hw.batch
     bits = tech.word_bits
     pitch_mm = np.sqrt(sum(pe_um2(hw, tech))) / 1000
@@ -118,20 +132,27 @@ def layer_energy(table, hw: Columns, tech: Tech, macs: np.ndarray, sram: SramAcc
                                 ~used[i, 0])
         hops[i, j] = chain + drain_hops(n1d, table.line_out[j], rows[i, 0])
         bus[i, j] = sram.filter_reads[i, j] * bus_pj[i, 0]
-
-    def sram_pj(name: str, reads: np.ndarray, writes: np.ndarray) -> np.ndarray:
-        field = f"{name}_sram_kb"
-        kib = getattr(hw, field).astype(np.float64)
-        return bits * (reads * tech.sram("read_pj_per_bit", kib, field)
-                       + writes * tech.sram("write_pj_per_bit", kib, field))
-
+    zero = np.zeros(shape)
     parts = {
         "mac": macs * tech.mac_pj,
         "array": hops * hop_pj,
         "fuse_bus": bus,
-        "ifmap_sram": sram_pj("ifmap", sram.ifmap_reads, dram.ifmap_reads),
-        "filter_sram": sram_pj("filter", sram.filter_reads, dram.filter_reads),
-        "ofmap_sram": sram_pj("ofmap", dram.ofmap_writes, stores + dram.ofmap_reads),
-        "dram": dram.total * (bits * tech.dram_pj_per_bit),
+        "ifmap_sram": _sram_pj(hw, tech, "ifmap", sram.ifmap_reads, zero),
+        "filter_sram": _sram_pj(hw, tech, "filter", sram.filter_reads, zero),
+        "ofmap_sram": _sram_pj(hw, tech, "ofmap", zero, stores),
+        "dram": zero,
     }
     return {name: np.broadcast_to(value, shape).astype(np.float64) for name, value in parts.items()}
+
+
+def memory_energy(hw: Columns, tech: Tech, dram: DramTraffic) -> dict[str, np.ndarray]:
+    """The DRAM side of each :data:`ENERGY_PARTS` component, pJ, each shaped (configs, layers):
+    the SRAM fills (ifmap, filter), the ofmap SRAM's drains and partial sums read back, and the
+    DRAM words."""
+    _check_words(hw, tech)
+    zero = np.zeros(dram.total.shape)
+    return {"mac": zero, "array": zero, "fuse_bus": zero,
+            "ifmap_sram": _sram_pj(hw, tech, "ifmap", zero, dram.ifmap_reads),
+            "filter_sram": _sram_pj(hw, tech, "filter", zero, dram.filter_reads),
+            "ofmap_sram": _sram_pj(hw, tech, "ofmap", dram.ofmap_writes, dram.ofmap_reads),
+            "dram": dram.total * (tech.word_bits * tech.dram_pj_per_bit)}

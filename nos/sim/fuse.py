@@ -128,10 +128,14 @@ def rowbroadcast_counts(n1d: np.ndarray, out_len: np.ndarray, kernel: np.ndarray
     full = (cols - 1) * stride + kernel  # compute cycles of a fold over every column
     last = np.where(used, (out_len - (col_folds - 1) * cols - 1) * stride + kernel, full)
 
+    charged = drain == _CHARGED
+
     def row_fold(loaded: np.ndarray) -> np.ndarray:
         """Cycles of one row fold whose column folds load ``loaded`` rows into the drain registers."""
+        if charged.all():
+            return (col_folds - 1) * full + last + col_folds * rows
         hidden = (col_folds - 1) * np.maximum(full, loaded) + np.maximum(last, loaded)
-        return np.where(drain == _CHARGED, (col_folds - 1) * full + last + col_folds * rows, hidden)
+        return np.where(charged, (col_folds - 1) * full + last + col_folds * rows, hidden) if charged.any() else hidden
 
     last_rows = np.where(used, n1d - (row_folds - 1) * rows, rows)
     streamed = col_folds * kernel + stride * (out_len - col_folds)

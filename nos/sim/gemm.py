@@ -117,9 +117,11 @@ def gemm_cycles(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, c
     row_span = _pick(fold, row_folds * rows, spatial_rows)  # the rows of all row folds, summed
     col_span = _pick(fold, col_folds * cols, spatial_cols)
     cycles = row_folds * col_folds * (temporal - 2) + skews * col_folds * row_span + row_folds * col_span - 1
+    charged = np.asarray(drain) == CHARGED
+    if not charged.any():
+        return cycles
     idle_rows = col_folds * (row_folds * rows - row_span)  # idle rows below the used ones, over the folds
-    charged = _pick(dataflow, row_folds * col_folds * rows, idle_rows, idle_rows)
-    return cycles + _pick(drain, np.zeros_like(charged), charged)
+    return cycles + np.where(charged, _pick(dataflow, row_folds * col_folds * rows, idle_rows, idle_rows), 0)
 
 
 def gemm_sram(p: np.ndarray, k: np.ndarray, m: np.ndarray, rows: np.ndarray, cols: np.ndarray,

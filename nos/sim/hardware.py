@@ -25,7 +25,7 @@ DRAINS = ("hidden", "charged")
 register, so a fold's outputs move down the columns while the next fold computes; a fold shorter
 than the rows it loads waits for them) or ``charged`` (no drain register: a fold's outputs leave
 the array before the next fold starts)."""
-MEMORY_MODELS = ("scalesim", "ideal")
+MEMORY_MODELS = ("scalesim", "ideal", "resident")
 """DRAM traffic models (``docs/simulator.md``, memory model): ``scalesim`` (SCALE-Sim v3's
 buffers), ``ideal`` (reuse within a layer) and ``resident`` (``ideal``, and activations stay on
 chip between layers when they fit)."""
@@ -145,9 +145,6 @@ class Columns:
                                                                                                    np.int64)
             setattr(self, field.name, _column(values, dtype))
         self.sram_words = tuple(_column(words, np.int64) for words in zip(*(h.sram_words() for h in self.configs)))
-
-    def __len__(self) -> int:
-        return len(self.configs)
 
     def chose(self, field: str, value: str) -> np.ndarray:
         """Bool (configs, 1): the configs whose ``field`` (a choice) is ``value``."""

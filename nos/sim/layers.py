@@ -24,18 +24,21 @@ import networkx as nx
 import numpy as np
 
 from nos.arch import Arch, Block, Head, Layer, Stem, block_layers
+from nos.sim.flow import FLOW_COLUMNS, arch_reads, flow_rows
 
-COLUMNS = ("kind", "ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride", "groups",
-           "batch", "out_h", "out_w", "pad_h", "pad_w", "macs",
-           "window", "group_filters", "line_count", "line_in", "line_out", "line_kernel")
+SHAPE_COLUMNS = ("kind", "ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride", "groups",
+                 "batch", "out_h", "out_w", "pad_h", "pad_w", "macs",
+                 "window", "group_filters", "line_count", "line_in", "line_out", "line_kernel")
+COLUMNS = SHAPE_COLUMNS + FLOW_COLUMNS
 """Column names, in the order of :attr:`LayerTable.data`'s columns.
 
-The last six are derived once per row (cached with the block) so the cycle models do no
-per-call division: ``window`` = R*S*C/groups and ``group_filters`` = M/groups (one group's
-GEMM); for 1xK/Kx1 depthwise layers (else 0) the 1-D convs along the kernel axis:
+The shape columns' last six are derived once per row (cached with the block) so the cycle
+models do no per-call division: ``window`` = R*S*C/groups and ``group_filters`` = M/groups (one
+group's GEMM); for 1xK/Kx1 depthwise layers (else 0) the 1-D convs along the kernel axis:
 ``line_count`` = 1-D convs per image (channels x output rows for 1xK, x output columns for
 Kx1), ``line_in`` = padded input length, ``line_out`` = outputs per 1-D conv and
-``line_kernel`` = taps."""
+``line_kernel`` = taps. The flow columns (:data:`nos.sim.flow.FLOW_COLUMNS`) say which earlier
+layer's output a layer reads and what stays live across it."""
 
 KINDS = ("conv", "pointwise", "linear", "depthwise", "dw_1xk", "dw_kx1", "grouped")
 """Layer kinds (the ``kind`` column holds an index into this tuple):
@@ -61,9 +64,11 @@ def classify(linear: np.ndarray, filter_h: np.ndarray, filter_w: np.ndarray, cha
 
 
 def layer_rows(linear, ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, groups, batch,
-               pad_h, pad_w) -> np.ndarray:
+               pad_h, pad_w, flow: np.ndarray | None = None) -> np.ndarray:
     """An (n, len(COLUMNS)) int64 matrix from per-layer sequences; output sizes (floor rule),
-    kind and MACs (batch x E x F x filters x channels/groups x R x S) are derived."""
+    kind and MACs (batch x E x F x filters x channels/groups x R x S) are derived. ``flow``:
+    the (n, 4) flow columns (:func:`nos.sim.flow.flow_rows`); None: a chain, each layer
+    reading the previous one's output (the first the network input), nothing held."""
     cols = [np.asarray(c, dtype=np.int64).reshape(-1) for c in
             (ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, groups, batch, pad_h, pad_w)]
     ih, iw, fh, fw, c, m, s, g, n, ph, pw = cols
@@ -78,18 +83,28 @@ def layer_rows(linear, ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filte
     line_in = np.select([row_conv, col_conv], [iw, ih], 0)
     line_out = np.select([row_conv, col_conv], [ow, oh], 0)
     line_kernel = np.select([row_conv, col_conv], [fw, fh], 0)
-    return np.stack([kind, ih, iw, fh, fw, c, m, s, g, n, oh, ow, ph, pw, macs,
-                     window, m // g, line_count, line_in, line_out, line_kernel], axis=1)
+    if flow is None:
+        flow = np.zeros((len(kind), len(FLOW_COLUMNS)), dtype=np.int64)
+        flow[1:, :2] = (1, 1)
+    return np.concatenate([np.stack([kind, ih, iw, fh, fw, c, m, s, g, n, oh, ow, ph, pw, macs,
+                                     window, m // g, line_count, line_in, line_out, line_kernel], axis=1),
+                           np.asarray(flow, dtype=np.int64).reshape(len(kind), len(FLOW_COLUMNS))], axis=1)
 
 
-def _arch_layer_rows(layers: Sequence[Layer]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Rows and names of the *called* layers among ``layers`` (dead convs cost nothing)."""
+def _arch_layer_rows(layers: Sequence[Layer], residual: bool, before_words: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Rows and names of the *called* layers among ``layers`` (dead convs cost nothing) of one
+    stem, block (``residual``: it adds its input to its output) or head whose input has
+    ``before_words`` words."""
     called = [layer for layer in layers if layer.called]
     if not called:
         return np.zeros((0, len(COLUMNS)), dtype=np.int64), ()
     fields = [(x.kind == "linear", x.in_h + 2 * x.pad_h, x.in_w + 2 * x.pad_w, x.kh, x.kw, x.cin, x.cout, x.stride,
                x.groups, 1, x.pad_h, x.pad_w) for x in called]
-    return layer_rows(*zip(*fields)), tuple(layer.name for layer in called)
+    reads, vectors, skips = arch_reads(called, residual)
+    flow = flow_rows(reads, vectors, skips, [x.cin * x.in_h * x.in_w for x in called],
+                     [x.cout * x.out_h * x.out_w for x in called], [x.out_h * x.out_w == 1 for x in called],
+                     before_words)
+    return layer_rows(*zip(*fields), flow=flow), tuple(layer.name for layer in called)
 
 
 # Rows are cached per (stem | block | head, its input shape) as transposed (columns, n) arrays,
@@ -107,11 +122,12 @@ def clear_row_cache() -> None:
     block_layers.cache_clear()
 
 
-def _store(key: tuple, layers: Sequence[Layer], out_h: int) -> tuple[np.ndarray, tuple[str, ...], int]:
+def _store(key: tuple, layers: Sequence[Layer], out_h: int, residual: bool = False,
+           before_words: int = 0) -> tuple[np.ndarray, tuple[str, ...], int]:
     global _keys_issued
     if len(_ROWS) >= _ROWS_LIMIT:
         _ROWS.clear()
-    rows, names = _arch_layer_rows(layers)
+    rows, names = _arch_layer_rows(layers, residual, before_words)
     keyed = np.empty((len(COLUMNS) + 1, len(rows)), dtype=np.int64)
     keyed[:-1] = rows.T
     keyed[-1] = np.arange(_keys_issued, _keys_issued + len(rows))
@@ -123,7 +139,7 @@ def _store(key: tuple, layers: Sequence[Layer], out_h: int) -> tuple[np.ndarray,
 def _block_rows(key: tuple, index: int, block: Block, cin: int, h: int) -> tuple[np.ndarray, tuple[str, ...], int]:
     """Rows (transposed), names and output height of one block on a ``cin`` x h x h input."""
     layers = block_layers(index, block, cin, h, h)
-    return _store(key, layers, layers[-1].out_h)
+    return _store(key, layers, layers[-1].out_h, block.has_residual(cin), cin * h * h)
 
 
 # Stem and head rows come from Arch.layers itself (the shape rules live in nos.arch only), run
@@ -143,7 +159,8 @@ def _head_rows(key: tuple, head: Head, cin: int, size: int, num_classes: int) ->
     """Rows (transposed) and names of the head on a ``cin`` x size^2 feature map (archs are square)."""
     probe = Arch(stem=Stem(cin, 1, 1, "relu"), blocks=(_identity_block(cin),), head=head,
                  num_classes=num_classes, input_size=size)
-    return _store(key, [layer for layer in probe.layers() if layer.block < 0 and layer.role != "stem"], 1)
+    return _store(key, [layer for layer in probe.layers() if layer.block < 0 and layer.role != "stem"], 1,
+                  before_words=cin * size * size)
 
 
 class LayerTable:
@@ -182,6 +199,10 @@ class LayerTable:
     line_in: np.ndarray
     line_out: np.ndarray
     line_kernel: np.ndarray
+    source: np.ndarray
+    sources: np.ndarray
+    skip: np.ndarray
+    held: np.ndarray
 
     def __init__(self, data: np.ndarray, names: Iterable[str] | Sequence[tuple[str, ...]],
                  offsets: np.ndarray | None = None, graph: nx.DiGraph | None = None, *, nested_names: bool = False,
@@ -308,8 +329,8 @@ class LayerTable:
         """
         from nos.sim.trace import trace_module
 
-        fields, names, graph = trace_module(module, input_size, in_channels)
-        return cls(layer_rows(*zip(*fields)), names, graph=graph)
+        fields, flow, names, graph = trace_module(module, input_size, in_channels)
+        return cls(layer_rows(*zip(*fields), flow=flow), names, graph=graph)
 
     @classmethod
     def concat(cls, tables: Sequence[LayerTable]) -> LayerTable:

@@ -1,6 +1,6 @@
 """Memory model: per-layer DRAM traffic (words) and the bandwidth-bound (roofline) cycles.
 
-Two models, chosen per config by ``Hardware.memory`` (derivations: ``docs/simulator.md``):
+Three models, chosen per config by ``Hardware.memory`` (derivations: ``docs/simulator.md``):
 
 * ``scalesim`` -- SCALE-Sim v3's own buffers (:mod:`nos.sim.buffers`): equal to its
   detailed access report (DRAM ifmap reads, filter reads, ofmap writes) layer by layer. A
@@ -16,6 +16,13 @@ Two models, chosen per config by ``Hardware.memory`` (derivations: ``docs/simula
   partial sums stay in the ofmap SRAM when the outputs being accumulated fit it (ws: one
   filter fold's, is: one pixel fold's), else they spill (written and read back once per
   extra window fold).
+* ``resident`` -- ``ideal`` within each layer, and between layers the activations stay on
+  chip when they fit (:func:`keep_resident`): a layer keeps the part of its output that fits
+  the activation SRAMs (ifmap + ofmap) beside its input and the activations held across it
+  (a residual's input, a FuSe stage's other branch; the table's flow columns,
+  :mod:`nos.sim.flow`), writes only the rest, and the layers that read it fetch only that
+  rest; a residual add fetches the spilled part of the block's input again; the network's
+  input is read and its output written in full.
 
 ``memory_cycles = ceil(total words / dram_words_per_cycle)``; a layer is bound by
 ``max(compute_cycles, memory_cycles)`` (compute and transfers fully overlapped).
@@ -35,7 +42,7 @@ from nos.sim.hardware import DATAFLOWS, MEMORY_MODELS, Columns
 from nos.sim.layers import KIND
 from nos.sim.streams import Conv, fuse_streams, gemm_ifmap_stream
 
-SCALESIM, IDEAL = (MEMORY_MODELS.index(name) for name in ("scalesim", "ideal"))
+SCALESIM, IDEAL, RESIDENT = (MEMORY_MODELS.index(name) for name in ("scalesim", "ideal", "resident"))
 
 
 class DramTraffic(NamedTuple):
@@ -217,11 +224,53 @@ def _fuse(table, hw: Columns, where: tuple[np.ndarray, np.ndarray], traffic: Dra
     traffic.ofmap_reads[where] = 0
 
 
-_MODELS = {SCALESIM: _scalesim, IDEAL: _ideal}
+_MODELS = {SCALESIM: _scalesim, IDEAL: _ideal, RESIDENT: _ideal}  # resident: ideal, then keep_resident
+
+
+def keep_resident(table, hw: Columns, traffic: DramTraffic) -> DramTraffic:
+    """``traffic`` (the ``ideal`` model's, within each layer) less the activations that stay on
+    chip between layers, for the configs whose model is ``resident`` (the others unchanged).
+
+    A layer keeps ``min(output, max(0, capacity - input - held))`` words of its output on chip,
+    ``capacity`` being the ifmap and ofmap SRAMs together (they hold activations; between layers
+    they swap roles) and ``held`` the activations held across it (:mod:`nos.sim.flow`), counted
+    whole; the last layer of a network keeps nothing. Its DRAM ofmap writes fall by what it
+    keeps; a layer reading the outputs of earlier layers (``source``, ``sources``) fetches the
+    spilled share of them, so its DRAM ifmap reads are ``ideal``'s times that share (0 for a
+    vector, all for the network's input); a residual add (``skip``) fetches the spilled part of
+    the tensor it adds.
+    """
+    resident = hw.chose("memory", "resident")
+    if not resident.any():
+        return traffic
+    n = table.batch * hw.batch
+    in_words = n * table.channels * (table.ifmap_h - 2 * table.pad_h) * (table.ifmap_w - 2 * table.pad_w)
+    out_words = n * table.num_filters * table.out_h * table.out_w
+    capacity = hw.sram_words[0] + hw.sram_words[2]
+    kept = np.clip(capacity - in_words - n * table.held, 0, out_words)
+    kept[:, table.offsets[1:] - 1] = 0  # a network's output leaves the chip
+    layer = np.arange(len(table))
+    reads = table.source > 0
+    last = np.where(reads, layer - table.source, 0)  # the producers of a layer's input: rows first..last
+    first = np.where(reads, last - table.sources + 1, 0)
+
+    def between(values: np.ndarray) -> np.ndarray:
+        summed = np.concatenate([np.zeros((values.shape[0], 1), dtype=np.int64), np.cumsum(values, axis=1)], axis=1)
+        return summed[:, last + 1] - summed[:, first]
+
+    made, made_kept = between(np.broadcast_to(out_words, kept.shape)), between(kept)
+    ifmap = np.select([reads, table.source < 0], [traffic.ifmap_reads * (made - made_kept) // np.maximum(made, 1), 0],
+                      traffic.ifmap_reads)
+    added = table.skip > 0
+    skipped = np.where(added, layer - table.skip, 0)
+    ifmap = ifmap + np.where(added, np.broadcast_to(out_words, kept.shape)[:, skipped] - kept[:, skipped], 0)
+    return DramTraffic(np.where(resident, ifmap, traffic.ifmap_reads), traffic.filter_reads,
+                       np.where(resident, traffic.ofmap_writes - kept, traffic.ofmap_writes), traffic.ofmap_reads)
 
 
 def dram_traffic(table, hw: Columns, passes: Refetch, fused: np.ndarray) -> DramTraffic:
-    """DRAM words each layer of ``table`` moves on each config, under each config's model.
+    """DRAM words each layer of ``table`` moves on each config on its own, under each config's
+    model (``resident``: ``ideal``'s, which :func:`keep_resident` then reduces on whole networks).
 
     Args:
         table: a :class:`nos.sim.LayerTable` (columns shaped (layers,)).

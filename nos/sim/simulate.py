@@ -18,10 +18,10 @@ import numpy as np
 from nos.arch import Arch
 from nos.sim.fuse import rowbroadcast_counts
 from nos.sim.gemm import Refetch, SramAccesses, gemm_cycles, gemm_sram, refetch
-from nos.sim.energy import ENERGY_PARTS, layer_energy
+from nos.sim.energy import ENERGY_PARTS, array_energy, memory_energy
 from nos.sim.hardware import Hardware, columns
 from nos.sim.layers import KINDS, LayerTable
-from nos.sim.memory import DramTraffic, dram_traffic, memory_cycles
+from nos.sim.memory import DramTraffic, dram_traffic, keep_resident, memory_cycles
 from nos.sim.paper import paper_cycles
 from nos.sim.tech import DEFAULT_TECH, Tech
 
@@ -212,13 +212,30 @@ class SimResult:
         return np.ceil(cycles).astype(np.int64)
 
     @_per_distinct_row
-    def _dram(self) -> DramTraffic:
-        hw = self._hw
+    def _layer_dram(self) -> DramTraffic:
+        """DRAM words of each layer on its own (``resident`` configs: ``ideal``'s)."""
         return dram_traffic(self.table, self._hw, self._passes, self._fused)
 
+    @cached_property
+    def _resident(self) -> bool:
+        """Some config keeps activations on chip between layers (``memory="resident"``)."""
+        return bool(self._hw.chose("memory", "resident").any())
+
+    @cached_property
+    def _dram(self) -> DramTraffic:
+        """DRAM words per layer, activations kept on chip between layers for ``resident`` configs
+        (which needs each layer's neighbours: the whole table, not its distinct rows)."""
+        return keep_resident(self.table, self._hw, self._layer_dram) if self._resident else self._layer_dram
+
     @_per_distinct_row
+    def _row_memory_cycles(self) -> np.ndarray:
+        return memory_cycles(self._layer_dram, self._hw.dram_words_per_cycle)
+
+    @cached_property
     def _memory_cycles(self) -> np.ndarray:
-        return memory_cycles(self._dram, self._hw.dram_words_per_cycle)
+        if self._resident:
+            return memory_cycles(self._dram, self._hw.dram_words_per_cycle)
+        return self._row_memory_cycles
 
     @cached_property
     def _roofline_cycles(self) -> np.ndarray:
@@ -229,12 +246,31 @@ class SimResult:
         return self.table.macs * self._hw.batch
 
     @_per_distinct_row
-    def _energy(self) -> dict[str, np.ndarray]:
-        return layer_energy(self.table, self._hw, self.tech, self._macs, self._sram, self._dram, self._fused)
+    def _array_energy(self) -> dict[str, np.ndarray]:
+        return array_energy(self.table, self._hw, self.tech, self._macs, self._sram, self._fused)
 
     @_per_distinct_row
+    def _row_energy(self) -> dict[str, np.ndarray]:
+        """Energy of each layer with its own DRAM traffic: the array side and the DRAM side."""
+        memory = memory_energy(self._hw, self.tech, self._layer_dram)
+        return {name: value + memory[name] for name, value in self._array_energy.items()}
+
+    @_per_distinct_row
+    def _row_layer_energy(self) -> np.ndarray:
+        return sum(self._row_energy.values())
+
+    @cached_property
+    def _energy(self) -> dict[str, np.ndarray]:
+        """Energy per component and layer: once per distinct row, unless activations stay on
+        chip between layers, whose DRAM side is priced on every layer."""
+        if not self._resident:
+            return self._row_energy
+        memory = memory_energy(self._hw, self.tech, self._dram)
+        return {name: value + memory[name] for name, value in self._array_energy.items()}
+
+    @cached_property
     def _layer_energy(self) -> np.ndarray:
-        return sum(self._energy.values())
+        return sum(self._energy.values()) if self._resident else self._row_layer_energy
 
     # ------------------------------------------------------------ public results
     @property

@@ -127,8 +127,8 @@ class _DrainChain:
         bottom = self.tags[-1] >= 0
         self.out[self.tags[-1][bottom]] = self.values[-1][bottom]
         self.writes += int(np.count_nonzero(bottom))
-        self.tags = np.concatenate([np.full((1, self.tags.shape[1]), _EMPTY), self.tags[:-1]])
-        self.values = np.concatenate([np.zeros((1, self.values.shape[1])), self.values[:-1]])
+        self.tags[1:], self.values[1:] = self.tags[:-1].copy(), self.values[:-1].copy()
+        self.tags[0], self.values[0] = _EMPTY, 0.0
         if fold is not None:
             self.tags[:fold.loaded] = fold.tags
             self.values[:fold.loaded] = fold.values
@@ -198,9 +198,12 @@ def _padded(x: np.ndarray, padding: int | tuple[int, int]) -> np.ndarray:
 
 def _shift_in(registers: np.ndarray, edge: np.ndarray, axis: int) -> np.ndarray:
     """Registers after one clock: every entry moves one place along ``axis``, ``edge`` enters."""
-    edge = np.expand_dims(edge, axis)
-    kept = registers[:, :-1] if axis == 1 else registers[:-1, :]
-    return np.concatenate([edge, kept], axis=axis)
+    shifted = np.empty_like(registers)
+    if axis == 1:
+        shifted[:, 0], shifted[:, 1:] = edge, registers[:, :-1]
+    else:
+        shifted[0], shifted[1:] = edge, registers[:-1]
+    return shifted
 
 
 def _edge_stream(matrix: np.ndarray, cycle: int, fed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +213,9 @@ def _edge_stream(matrix: np.ndarray, cycle: int, fed: int) -> tuple[np.ndarray, 
     index = np.arange(len(matrix))
     k = cycle - index
     valid = (k >= 0) & (k < matrix.shape[1]) & (index < fed)
-    return np.where(valid, matrix[index, np.clip(k, 0, matrix.shape[1] - 1)], np.nan), valid
+    values = np.full(len(matrix), np.nan)
+    values[valid] = matrix[index[valid], k[valid]]
+    return values, valid
 
 
 def _step_os_fold(a: np.ndarray, b: np.ndarray, rows: int, cols: int,

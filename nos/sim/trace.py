@@ -1,4 +1,6 @@
-"""Tracing an ``nn.Module`` into LayerTable rows with torch.fx (used by ``LayerTable.from_module``)."""
+"""Tracing an ``nn.Module`` into LayerTable rows with torch.fx (used by ``LayerTable.from_module``):
+the layers' shapes, and from the traced graph which layers' outputs each layer reads
+(:mod:`nos.sim.flow`)."""
 from __future__ import annotations
 
 import math
@@ -6,8 +8,11 @@ import operator
 from collections import OrderedDict
 
 import networkx as nx
+import numpy as np
 import torch
 from torch import nn
+
+from nos.sim.flow import flow_rows
 
 # Layers that compute but are not modelled: every one found is named in the error.
 _UNSUPPORTED_FUNCTIONS = {
@@ -66,10 +71,58 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def _is_vector(shape: tuple[int, ...] | None) -> bool:
+    """A one-pixel activation: (N, C) or (N, C, 1, 1)."""
+    return shape is not None and (len(shape) == 2 or (len(shape) == 4 and shape[2] * shape[3] == 1))
+
+
+def _is_add(node: torch.fx.Node) -> bool:
+    return (node.op == "call_function" and node.target in (operator.add, torch.add)) or (
+        node.op == "call_method" and node.target == "add")
+
+
+def _flow(layer_nodes: list[torch.fx.Node]) -> np.ndarray:
+    """The flow columns (:func:`nos.sim.flow.flow_rows`) of the traced layers: each layer reads
+    the layers whose outputs reach its input through free operations (normalization,
+    activations, slicing, concatenation, scaling by a vector); an addition of two layers'
+    outputs belongs to the later one and adds the earlier one's output to it (a residual);
+    vectors are not tracked."""
+    index = {node: i for i, node in enumerate(layer_nodes)}
+    skips: list[int | None] = [None] * len(layer_nodes)
+    found: dict[torch.fx.Node, frozenset[int]] = {}
+
+    def producers(node: torch.fx.Node) -> frozenset[int]:
+        if node not in found:
+            if node in index:
+                found[node] = frozenset([index[node]])
+            elif node.op == "placeholder" or _is_vector(node.meta.get("shape")):
+                found[node] = frozenset()
+            else:
+                parts = [producers(arg) for arg in node.all_input_nodes]
+                if _is_add(node) and len(parts) == 2 and all(parts):
+                    earlier, later = sorted(parts, key=max)
+                    skips[max(later)] = max(earlier)
+                    found[node] = later
+                else:
+                    found[node] = frozenset().union(*parts)
+        return found[node]
+
+    reads, vector_input, in_words, out_words, out_vector = [], [], [], [], []
+    for node in layer_nodes:
+        source, shape = node.args[0], node.meta["shape"]
+        vector_input.append(_is_vector(source.meta["shape"]))
+        reads.append([] if vector_input[-1] else sorted(producers(source)))
+        in_words.append(math.prod(source.meta["shape"][1:]))
+        out_words.append(math.prod(shape[1:]))
+        out_vector.append(_is_vector(shape))
+    return flow_rows(reads, vector_input, skips, in_words, out_words, out_vector)
+
+
 def trace_module(module: nn.Module, input_size: int, in_channels: int | None
-                 ) -> tuple[list[tuple[int, ...]], list[str], nx.DiGraph]:
-    """(layer fields, names, graph) of ``module`` on a 1 x C x ``input_size``^2 input: one tuple of
-    :func:`nos.sim.layers.layer_rows` arguments per layer; see :meth:`nos.sim.LayerTable.from_module`."""
+                 ) -> tuple[list[tuple[int, ...]], np.ndarray, list[str], nx.DiGraph]:
+    """(layer fields, flow columns, names, graph) of ``module`` on a 1 x C x ``input_size``^2
+    input: one tuple of :func:`nos.sim.layers.layer_rows` arguments per layer; see
+    :meth:`nos.sim.LayerTable.from_module`."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
@@ -98,6 +151,7 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None
 
     modules = dict(graph_module.named_modules())
     fields: list[tuple[int, ...]] = []  # layer_rows arguments, one tuple per layer
+    layer_nodes: list[torch.fx.Node] = []
     names: list[str] = []
     unsupported: list[str] = []
     graph = nx.DiGraph()
@@ -123,6 +177,7 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None
                 if any(True for _ in layer.parameters(recurse=False)) and not isinstance(layer, _FREE_WITH_WEIGHTS):
                     unsupported.append(f"{node.target} ({type(layer).__name__})")
                 continue
+            layer_nodes.append(node)
             names.append(str(node.target))
         elif (node.op == "call_function" and node.target in _UNSUPPORTED_FUNCTIONS) or (
                 node.op == "call_method" and node.target in _UNSUPPORTED_METHODS):
@@ -132,5 +187,5 @@ def trace_module(module: nn.Module, input_size: int, in_channels: int | None
                          + ", ".join(unsupported))
     if not names:
         raise ValueError(f"module: {type(module).__name__} has no Conv2d or Linear layer to simulate")
-    return fields, names, graph
+    return fields, _flow(layer_nodes), names, graph
 
