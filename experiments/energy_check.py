@@ -25,7 +25,6 @@ Writes ``experiments/results/energy_check.md``. Run: ``pip install zigzag-dse si
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import logging
 import os

@@ -193,20 +193,23 @@ def run(members: list, seeds: list[int], recipe: Recipe) -> None:
 
 # ---------------------------------------------------------------- reliability
 def table(recipe: Recipe, column: str = "val_accuracy") -> tuple[list[str], np.ndarray]:
-    """(architecture names, matrix archs x seeds of ``column``) of the recipe's complete rows: the
-    seeds every listed architecture has (architectures missing one of them are left out)."""
+    """(architecture names, matrix archs x seeds of ``column``) of the recipe's rows: the seed count
+    that keeps the most runs, and the architectures that have that many (in population order of
+    the CSV); seeds are the ones all of them share."""
     rows = [r for r in _read_cache(TRUTH_CSV, ("arch", "seed", "recipe")).values() if r["recipe"] == recipe.tag]
     by_arch: dict[str, dict[int, float]] = {}
     for r in rows:
         by_arch.setdefault(r["arch"], {})[int(r["seed"])] = float(r[column])
     if not by_arch:
         return [], np.zeros((0, 0))
-    counts = sorted({len(v) for v in by_arch.values()}, reverse=True)
-    for k in counts:  # the most seeds that at least 4 architectures share
-        names = [a for a, v in by_arch.items() if len(v) >= k]
-        if len(names) >= 4:
-            break
-    seeds = sorted(set.intersection(*(set(by_arch[a]) for a in names)))
+    def covered(k: int) -> list[str]:
+        return [a for a, v in by_arch.items() if len(v) >= k]
+
+    # the seed count that keeps the most runs (architectures x seeds), at least 4 architectures
+    k = max((k for k in {len(v) for v in by_arch.values()} if len(covered(k)) >= 4),
+            key=lambda k: (len(covered(k)) * k, k), default=1)
+    names = covered(k)
+    seeds = sorted(set.intersection(*(set(by_arch[a]) for a in names)))[:k]
     return names, np.array([[by_arch[a][s] for s in seeds] for a in names])
 
 

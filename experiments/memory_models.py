@@ -12,7 +12,6 @@ Writes ``experiments/results/memory_models.md``. Run: ``python experiments/memor
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from nos import zoo

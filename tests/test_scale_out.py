@@ -37,7 +37,8 @@ def check_study(study: optuna.Study, run_dirs, expected: int) -> None:
 
 def test_two_worker_processes_share_one_journal_file(tmp_path):
     journal = tmp_path / "big.journal"
-    result = run("search", *WORKERS, "study_name=big", f"storage.path={journal}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    result = run("search", *WORKERS, "study_name=big", f"storage.path={journal}",
+                 f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(study_name="big", storage=make_storage(None, journal))
     check_study(study, [tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"], 8)

@@ -166,3 +166,11 @@ def test_supernet_proxy_is_the_cached_supernets_accuracy(tmp_path):
     assert alone.from_cache and 0 <= recorded <= 100 and recorded == alone.accuracy(paper)
     with pytest.raises(ValueError, match="^proxy.supernet: the 'supernet' proxy needs the search space's Supernet"):
         Evaluator(HW, "supernet")
+
+
+def test_fashion_mnist_reaches_the_evaluator_as_proxy_data():
+    evaluator = Evaluator(HW, proxies.make("params", data="fashion_mnist"))
+    evaluator.check_data()  # Debian's dataset-fashion-mnist (make test installs it)
+    assert evaluator(V2).proxy == proxies.score(V2, "params", data="fashion_mnist") and "fashion_mnist" in evaluator.label
+    with pytest.raises(ValueError, match=r"^proxy.root: fashion_mnist folder '/nonexistent' does not exist"):
+        Evaluator(HW, proxies.make("params", data="fashion_mnist", root="/nonexistent")).check_data()

@@ -68,7 +68,8 @@ def _search(cfg: DictConfig) -> None:
           f"(study: {run.storage_label}, study_name {run.config.study_name})")
     print(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
     if run.storage_label.startswith("journal:"):
-        print(f"Optuna dashboard (pip install -e '.[dashboard]'): optuna-dashboard {run.storage_label[len('journal:'):]}")
+        journal = run.storage_label[len("journal:"):]
+        print(f"Optuna dashboard (pip install -e '.[dashboard]'): optuna-dashboard {journal}")
     if outcome.stopped == "interrupted":
         n_trials = config.search.n_trials
         hint = resume_command(run_dir, overrides, None if n_trials is None else max(n_trials - outcome.trials_run, 1))

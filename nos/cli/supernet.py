@@ -24,7 +24,7 @@ from nos.cli.common import CONFIG_PATH, run_app, store_schema, to_object
 from nos.cli.train import RuntimeSchema, runtime_of
 from nos.proxies.data import for_proxy
 from nos.proxies.supernet import CHECKPOINT_EVERY, Supernet, default_budget, train_supernet
-from nos.run.config import ProxyConfig, SpaceConfig, set_fields
+from nos.run.config import ProxyConfig, SpaceConfig
 from nos.run.progress import StepProgress
 from nos.train import as_budget, distributed
 from nos.train.loop import check_every
@@ -56,7 +56,7 @@ def _supernet(c: SupernetConfig) -> Supernet:
 def _budget(c: SupernetConfig) -> proxies.Budget:
     """The budget ``nos-search proxy=supernet`` trains with: ``proxy.budget`` over the data set's default."""
     try:
-        return as_budget(set_fields(c.proxy.budget), default_budget(c.proxy.data))
+        return as_budget(c.proxy.budget.fields(), default_budget(c.proxy.data))
     except (TypeError, ValueError) as err:
         raise ValueError(f"proxy.{err}") from None
 

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from nos.cli.common import CONFIG_PATH, run_app, store_schema, to_object
 from nos.export import ExportError
-from nos.run.config import BudgetConfig, schema, set_fields
+from nos.run.config import BudgetConfig, schema
 from nos.run.finalists import CHECKPOINT_EVERY, TRAINED_DIR, plan, train_finalists
 from nos.train import Runtime, distributed
 from nos.train.loop import check_every
@@ -57,7 +57,7 @@ def _check(cfg: DictConfig) -> None:
     runtime_of(c.runtime).resolve(distributed.launched().local_rank)
     if c.checkpoint_every is not None:
         check_every(c.checkpoint_every)
-    plan(c.run_dir, c.select, trial=c.trial, data=c.data, root=c.root, budget=set_fields(c.budget), seed=c.seed)
+    plan(c.run_dir, c.select, trial=c.trial, data=c.data, root=c.root, budget=c.budget.fields(), seed=c.seed)
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")
@@ -68,7 +68,7 @@ def _train(cfg: DictConfig) -> None:
         device = runtime.resolve(world.local_rank).device
         with threads(runtime.threads or default_threads()), distributed.joined(device):
             finalists = train_finalists(c.run_dir, c.select, trial=c.trial, data=c.data, root=c.root,
-                                        budget=set_fields(c.budget), seed=c.seed, runtime=runtime,
+                                        budget=c.budget.fields(), seed=c.seed, runtime=runtime,
                                         checkpoint_every=c.checkpoint_every)
     except (ExportError, ValueError) as err:
         distributed.fail(APP, err, 2)

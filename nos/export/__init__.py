@@ -10,5 +10,6 @@ from nos.export.folder import FORMATS, SCHEMA, WEIGHT_MODES, load, read_record, 
 from nos.export.runs import ExportError, SearchRun, read_run, read_study, select
 from nos.export.source import model_source
 
-__all__ = ["FORMATS", "SCHEMA", "WEIGHT_MODES", "ExportError", "ExportOptions", "SearchRun", "export", "folder_name", "load",
+__all__ = ["FORMATS", "SCHEMA", "WEIGHT_MODES", "ExportError", "ExportOptions", "SearchRun", "export", "folder_name",
+           "load",
            "model_source", "read_record", "read_run", "read_study", "select", "write_export", "write_index"]

@@ -48,6 +48,7 @@ from nos.proxies.data import Dataset, load
 from nos.proxies.train import Budget, as_budget, fit, measure
 from nos.train import Checkpointing, Runtime, distributed
 from nos.train import checkpoint as files
+from nos.tree import differences, lookup
 
 CACHE_SCHEMA = "nos.supernet/2"  # 2: first-path warm-up, then aligned candidates
 WARMUP_FRACTION = 0.3  # share of the training steps spent on the first path (see _train)
@@ -328,17 +329,6 @@ def _cache_key(supernet: Supernet, dataset: Dataset, seed: int, budget: Budget) 
             "seed": seed, "budget": dataclasses.asdict(budget)}
 
 
-def _first_difference(stored: Any, wanted: Any, where: str) -> str | None:
-    """The dotted name of the first field where two JSON-like values differ, or None."""
-    if isinstance(stored, Mapping) and isinstance(wanted, Mapping):
-        for field in sorted(set(stored) | set(wanted)):
-            found = _first_difference(stored.get(field), wanted.get(field), f"{where}.{field}" if where else field)
-            if found:
-                return found
-        return None
-    return None if stored == wanted else where
-
-
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path`` (created if missing), held for the block."""
@@ -358,17 +348,11 @@ def _load_state(path: Path, key: dict[str, Any]) -> dict[str, torch.Tensor]:
     except (ValueError, KeyError, TypeError) as err:
         message = str(err) if isinstance(err, ValueError) else f"{str(path)!r} is not a readable supernet checkpoint; delete it"
         raise ValueError(f"cache_dir: {message}") from None
-    field = _first_difference(stored_key, key, "")
-    if field:
-        raise ValueError(f"cache_dir: {str(path)!r} holds a supernet for another {field} "
-                         f"(stored {_lookup(stored_key, field)!r}, wanted {_lookup(key, field)!r})")
+    fields = differences(stored_key, key)
+    if fields:
+        raise ValueError(f"cache_dir: {str(path)!r} holds a supernet for another {fields[0]} "
+                         f"(stored {lookup(stored_key, fields[0])!r}, wanted {lookup(key, fields[0])!r})")
     return state
-
-
-def _lookup(data: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        data = data.get(part) if isinstance(data, Mapping) else None
-    return data
 
 
 def _save_state(path: Path, key: dict[str, Any], state: dict[str, torch.Tensor]) -> None:

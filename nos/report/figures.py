@@ -78,9 +78,10 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], r
             ax.step(px[order], py[order], where="post", c="tab:blue", lw=1.2)
         ax.scatter(px, py, s=28, c="tab:blue", zorder=3,
                    label=f"Pareto front ({len(front)})" if staircase else f"Pareto front, projected ({len(front)})")
-        std = np.array([np.nan if r.evaluation.proxy_std is None else r.evaluation.proxy_std for r in members], dtype=float)
+        std = np.array([np.nan if r.evaluation.proxy_std is None else r.evaluation.proxy_std for r in members])
         if px.size == len(members) and not np.isnan(std).all() and "proxy" in (x.field, y.field):
-            err = {"yerr" if y.field == "proxy" else "xerr": np.nan_to_num(std) * (y if y.field == "proxy" else x).scale}
+            proxy_axis = y if y.field == "proxy" else x
+            err = {"yerr" if proxy_axis is y else "xerr": np.nan_to_num(std) * proxy_axis.scale}
             ax.errorbar(px, py, fmt="none", ecolor="tab:blue", elinewidth=0.8, capsize=2, alpha=0.6, zorder=2,
                         label="proxy ± std", **err)
     for label, e in references.items():

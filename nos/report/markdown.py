@@ -68,7 +68,8 @@ def _area(e: Evaluation) -> float:
     return float("inf") if e.area_mm2 is None else e.area_mm2
 
 
-def _proxy(value: float | None, std: float | None = None) -> str:
+def proxy_text(value: float | None, std: float | None = None) -> str:
+    """A proxy value for people: 5 digits, or 4 with its std (``72.5 ± 2.8``); ``skipped`` when not scored."""
     if value is None:
         return "skipped"
     return f"{value:.5g}" if std is None else f"{value:.4g} ± {std:.2g}"
@@ -127,11 +128,11 @@ def report_markdown(s: RunSummary) -> str:
     if s.best_by_reward is not None:
         b = s.best_by_reward
         lines += [f"Best by reward: trial {b.number}, reward {s.reward(b.evaluation):.5g} (proxy "
-                  f"{_proxy(b.evaluation.proxy)}, {b.evaluation.latency_ms:.4f} ms).", ""]
+                  f"{proxy_text(b.evaluation.proxy)}, {b.evaluation.latency_ms:.4f} ms).", ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if h in right else "---" for h in head) + "|"]
     for r in s.front:
         e = r.evaluation
-        cells = [str(r.number), _proxy(e.proxy, e.proxy_std),
+        cells = [str(r.number), proxy_text(e.proxy, e.proxy_std),
                  *([_number(s.reward(e), ".5g")] if s.reward else []), f"{e.latency_ms:.4f}", str(e.latency_cycles),
                  _number(e.energy_uj, ".1f"), f"{e.params / 1e6:.3f}", f"{e.macs / 1e6:.1f}",
                  *([array_label(e.hardware), _number(e.area_mm2, ".2f")] if s.arrays else []),
@@ -142,8 +143,8 @@ def report_markdown(s: RunSummary) -> str:
     lines += ["", f"Operators: one letter per block, {legend}."
               + (f" {', '.join(CHOICE_KINDS[k].capitalize() for k in kinds)}: the searched value of each choice, "
                  f"in the space's order." if kinds else "")
-              + (" Proxy ± its standard deviation where the proxy has one." if any(r.evaluation.proxy_std for r in s.front)
-                 else "")
+              + (" Proxy ± its standard deviation where the proxy has one."
+                 if any(r.evaluation.proxy_std for r in s.front) else "")
               + (f" Trained: validation top-1 after stand-alone training by nos-train on {', '.join(trained)}."
                  if trained else ""), ""]
     if s.arrays:
@@ -163,7 +164,7 @@ def report_markdown(s: RunSummary) -> str:
 def _against(label: str, ref: Evaluation, s: RunSummary) -> str:
     """One line: the front member that beats the variant ``label``, or why none does."""
     where = f" on {array_label(ref.hardware)}, {_number(ref.area_mm2, '.2f')} mm^2" if s.arrays else ""
-    head = f"- **{label}** (proxy {_proxy(ref.proxy)}, {ref.latency_ms:.4f} ms{where}): "
+    head = f"- **{label}** (proxy {proxy_text(ref.proxy)}, {ref.latency_ms:.4f} ms{where}): "
     broken = [f"{name} {_measured(ref, name):.4g} > {s.budgets[name]:g}" for name, value in ref.constraints.items()
               if value > 0 and name in s.budgets]
     excluded = (f" It breaks the budget ({'; '.join(broken)}): the search keeps to the budget, which excludes "
@@ -172,7 +173,7 @@ def _against(label: str, ref: Evaluation, s: RunSummary) -> str:
     if found is not None:
         e = found.evaluation
         area = f", {_number(e.area_mm2, '.2f')} mm^2" if s.arrays else ""
-        return (head + f"dominated by trial {found.number} (proxy {_proxy(e.proxy)}, {e.latency_ms:.4f} ms{area}, "
+        return (head + f"dominated by trial {found.number} (proxy {proxy_text(e.proxy)}, {e.latency_ms:.4f} ms{area}, "
                 f"{ref.latency_cycles / e.latency_cycles:.2f}x faster).{excluded}")
     candidates = [r for r in s.front if not s.arrays or _area(r.evaluation) <= _area(ref)]
     faster = [r for r in candidates if r.evaluation.latency_cycles < ref.latency_cycles]
@@ -182,7 +183,7 @@ def _against(label: str, ref: Evaluation, s: RunSummary) -> str:
     same = [r for r in candidates if r.evaluation.latency_cycles == ref.latency_cycles]
     if same:
         twin = max(same, key=lambda r: r.evaluation.proxy)
-        why += (f"; trial {twin.number} has the same latency with proxy {_proxy(twin.evaluation.proxy)} "
+        why += (f"; trial {twin.number} has the same latency with proxy {proxy_text(twin.evaluation.proxy)} "
                 f"(the space's version of this design when the zoo variant carries the authors' unused "
                 f"expansion conv)")
     return head + f"not dominated: {why}.{excluded}"
@@ -212,7 +213,7 @@ def best_arrays(front: Sequence[TrialRecord]) -> list[str]:
         best = max(fits, key=lambda r: (r.evaluation.proxy, -r.evaluation.latency_cycles))
         fastest = min(fits, key=lambda r: (r.evaluation.latency_cycles, -r.evaluation.proxy))
         frugal = min(fits, key=lambda r: (r.evaluation.energy_uj or 0.0, r.evaluation.latency_cycles))
-        lines.append(f"| {budget:.2f} | {best.number}, {_proxy(best.evaluation.proxy)}, "
+        lines.append(f"| {budget:.2f} | {best.number}, {proxy_text(best.evaluation.proxy)}, "
                      f"{array_label(best.evaluation.hardware)} | {fastest.number}, "
                      f"{fastest.evaluation.latency_ms:.4f}, {array_label(fastest.evaluation.hardware)} | "
                      f"{frugal.number}, {_number(frugal.evaluation.energy_uj, '.1f')}, "

@@ -27,7 +27,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from nos.report.figures import Axis, render, sweep_figure
 from nos.report.files import PARETO_JSON, RUN_JSON, atomic_write, read_records
-from nos.report.markdown import array_label
+from nos.report.markdown import array_label, proxy_text
 from nos.search.pareto import hypervolume, reference_point
 from nos.search.record import RecordError, RunInfo, TrialRecord
 
@@ -114,8 +114,9 @@ def write_sweep_report(sweep_dir: str | Path) -> list[Path]:
     lines.append("")
     for j, label in zip(jobs, labels):
         lines += [f"## Job {j.name}: {label}", "", "| trial | proxy | latency (ms) | cycles |", "|---:|---:|---:|---:|"]
-        lines += [f"| {r.number} | {_proxy(r)} | {r.evaluation.latency_ms:.4f} | {r.evaluation.latency_cycles} |"
-                  for r in j.front]
+        for r in j.front:
+            e = r.evaluation
+            lines.append(f"| {r.number} | {proxy_text(e.proxy, e.proxy_std)} | {e.latency_ms:.4f} | {e.latency_cycles} |")
         lines.append("")
     text = "\n".join(lines)
     first = jobs[0].info
@@ -141,11 +142,6 @@ def write_sweep_report(sweep_dir: str | Path) -> list[Path]:
             job_writer.add_scalar("sweep/hypervolume", volume, 0)
         job_writer.close()
     return [sweep_dir / "fronts.md", sweep_dir / "fronts.png", sweep_dir / "tb"]
-
-
-def _proxy(r: TrialRecord) -> str:
-    p = r.evaluation.proxy
-    return "skipped" if p is None else f"{p:.5g}" if r.evaluation.proxy_std is None else f"{p:.4g} ± {r.evaluation.proxy_std:.2g}"
 
 
 class SweepFronts(Callback):

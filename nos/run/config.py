@@ -57,17 +57,16 @@ def schema(cls: type, name: str, optional: bool = False) -> type:
     OmegaConf makes a frozen dataclass node read-only, so Hydra could not merge a config file
     into it; the schema keeps ``cls`` the one source of the fields, and ``cls(**fields)``
     validates the values. With ``optional`` every field is ``Optional`` with default None: the
-    fields a user sets over a default instance (:func:`set_fields`)."""
+    fields a user sets over a default instance, which its ``fields()`` method returns."""
     hints = typing.get_type_hints(cls)
     fields = [(f.name, _schema_type(hints[f.name], optional), field(default=None if optional else f.default))
               for f in dataclasses.fields(cls)]
-    return dataclasses.make_dataclass(name, fields)
+    return dataclasses.make_dataclass(name, fields, namespace={"fields": _set_fields} if optional else {})
 
 
-def set_fields(node: Any) -> dict[str, Any]:
-    """The fields of a schema dataclass (or mapping) that are set (not None)."""
-    items = dataclasses.asdict(node).items() if dataclasses.is_dataclass(node) else dict(node).items()
-    return {k: v for k, v in items if v is not None}
+def _set_fields(node: Any) -> dict[str, Any]:
+    """The fields of an optional schema that are set (not None)."""
+    return {k: v for k, v in dataclasses.asdict(node).items() if v is not None}
 
 
 HardwareSchema = schema(sim.Hardware, "HardwareSchema")
@@ -168,7 +167,7 @@ class SearchSettings:
     total_trials: Optional[int] = None  # stop when the study holds this many complete trials (all workers, resumes)
     timeout: Optional[float] = None  # seconds this invocation may run, or null
     objective: str = "pareto"  # pareto: the objectives below, multi-objective; reward: MnasNet's single objective
-    objectives: list[str] = field(default_factory=lambda: ["proxy", "latency"])  # two or more of proxy, latency, energy, area
+    objectives: list[str] = field(default_factory=lambda: ["proxy", "latency"])  # 2+ of proxy, latency, energy, area
     latency_unit: str = "ms"  # ms | cycles
     latency_model: str = "compute"  # compute: compute cycles (as the paper); roofline: max(compute, DRAM) per layer
     reward_target_ms: Optional[float] = None  # reward: the latency target (ms)
@@ -237,7 +236,7 @@ class RunConfig:
         defining = {"space": dataclasses.asdict(self.space), "hardware": hardware.describe(),
                     "tech": dataclasses.asdict(tech),
                     "proxy": {**{k: v for k, v in dataclasses.asdict(p).items() if k != "cache_dir"},
-                              "name": p.resolved_name, "budget": set_fields(p.budget)},
+                              "name": p.resolved_name, "budget": p.budget.fields()},
                     "search": {"objective": s.objective, "objectives": list(s.objectives),
                                "latency_unit": s.latency_unit, "latency_model": s.latency_model,
                                "reward_target_ms": s.reward_target_ms, "reward_w": s.reward_w},
@@ -251,7 +250,7 @@ class RunConfig:
         p, o = self.proxy, space.operators
         supernet = proxies.Supernet(o.base, o.operator_choices) if p.resolved_name == SUPERNET else None
         try:
-            proxy = proxies.make(p.resolved_name, p.data, p.seed, p.root, set_fields(p.budget), supernet,
+            proxy = proxies.make(p.resolved_name, p.data, p.seed, p.root, p.budget.fields(), supernet,
                                  p.cache_path())
         except ValueError as err:
             raise ValueError(f"proxy.{err}") from None

@@ -181,10 +181,10 @@ def ask(study: optuna.Study, space: SearchSpace, count: int, worker: str,
 
 def tell(study: optuna.Study, trial: optuna.Trial, arch: Arch, key: str, evaluation: Evaluation,
          objectives: Objectives, cached_from: int | None = None) -> FrozenTrial:
-    """Store ``evaluation`` in the trial (one user attribute), set its constraints, complete it; returns the finished trial. For
-    people reading the study (optuna-dashboard), the trial also carries its operators, one
-    letter per block, and the proxy's label as attributes. ``key``: the candidate's
-    :func:`~nos.search.space.candidate_key`."""
+    """Store ``evaluation`` in the trial (one user attribute), set its constraints, complete it;
+    returns the finished trial. For people reading the study (optuna-dashboard), the trial also
+    carries its operators, one letter per block, and the proxy's label as attributes. ``key``:
+    the candidate's :func:`~nos.search.space.candidate_key`."""
     trial.set_user_attr(RECORD_ATTR, {**evaluation.to_dict(), "arch": arch.to_json(indent=None), "key": key,
                                       "cached_from": cached_from})
     trial.set_user_attr(OPERATORS_ATTR, operators(arch))

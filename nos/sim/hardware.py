@@ -146,9 +146,6 @@ class Columns:
             setattr(self, field.name, _column(values, dtype))
         self.sram_words = tuple(_column(words, np.int64) for words in zip(*(h.sram_words() for h in self.configs)))
 
-    def __len__(self) -> int:
-        return len(self.configs)
-
     def chose(self, field: str, value: str) -> np.ndarray:
         """Bool (configs, 1): the configs whose ``field`` (a choice) is ``value``."""
         return getattr(self, field) == self._CHOICES[field].index(value)
