@@ -14,9 +14,10 @@ from apps import run
 from conftest import checkout_state
 
 ROOT = Path(__file__).resolve().parents[1]
-# DESIGN.md's floors: a module may import only modules of a lower or equal floor
+# DESIGN.md's floors (nos.train, the training engine, between the proxies that use it and the builder):
+# a module may import only modules of a lower or equal floor
 FLOORS = {"nos.cli": 8, "nos.run": 7, "nos.report": 6, "nos.export": 6, "search_spaces": 6, "nos.search": 5,
-          "nos.proxies": 4, "nos.network": 3, "nos.ops": 2, "nos.zoo": 2, "nos.sim": 2, "nos.arch": 1, "nos.tree": 0}
+          "nos.proxies": 4, "nos.train": 3.5, "nos.network": 3, "nos.ops": 2, "nos.zoo": 2, "nos.sim": 2, "nos.arch": 1, "nos.tree": 0}
 
 
 def floor(module: str) -> int | None:
