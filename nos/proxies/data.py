@@ -187,26 +187,6 @@ class MemoryDataset(Dataset):
         return dataclasses.replace(self, name=name, train_x=self.train_x[train], train_y=self.train_y[train],
                                    val_x=self.train_x[val], val_y=self.train_y[val])
 
-    def hold_out(self, images: int, seed: int = 0) -> Dataset:
-        """The training split alone, cut in two: ``images`` seeded picks, each class in proportion to
-        its size, become the validation split and the rest the training split; the original validation split is left
-        out entirely (so a proxy scored on the result never sees it). Normalisation statistics
-        stay those of the whole training split."""
-        n = self.size("train")
-        if isinstance(images, bool) or not isinstance(images, int) or not 0 < images < n:
-            raise ValueError(f"holdout: expected an integer in [1, {n - 1}] (training images of {self.name}), "
-                             f"got {images!r}")
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        labels = self.train_y[order]
-        rank = torch.empty(n)  # an image's place among its class's, as a fraction of the class
-        for label in torch.unique(labels):
-            members = torch.nonzero(labels == label).flatten()
-            rank[members] = (torch.arange(len(members)) + 0.5) / len(members)
-        picked = order[torch.argsort(rank, stable=True)]  # classes interleaved in proportion
-        val, train = picked[:images].sort().values, picked[images:].sort().values
-        return dataclasses.replace(self, name=f"{self.name}/holdout{images}", train_x=self.train_x[train],
-                                   train_y=self.train_y[train], val_x=self.train_x[val], val_y=self.train_y[val])
-
     @cached_property
     def fingerprint(self) -> str:
         """SHA-1 (hex) of the name, class count, images and labels of both splits: equal
