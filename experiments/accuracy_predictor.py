@@ -57,7 +57,7 @@ from search_spaces import get_space  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
 PACKAGE_JSON = ROOT / "nos" / "proxies" / "evidence" / "imagenet_predictor.json"
-DEFAULT_SIGNAL = RESULTS / "supernet_groundtruth.csv"  # experiments/supernet.py: 40 archs x 2 seeds
+DEFAULT_SIGNAL = RESULTS / "ground_truth.csv"  # experiments/ground_truth.py: Fashion-MNIST, 44 archs x 4 seeds
 SIZE = ("log_macs", "log_params", "log_resolution")
 ARCHITECTURE = ("se", "hswish", "kernel5", "residual", "log_depth")
 CANDIDATES = tuple(SIZE + extra for n in range(len(ARCHITECTURE) + 1) for extra in itertools.combinations(ARCHITECTURE, n))
@@ -255,7 +255,7 @@ def taus(values: np.ndarray, rows: list[evidence.Row]) -> tuple[dict[str, float]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signal", type=Path, default=DEFAULT_SIGNAL, help="training-signal CSV (see the module doc)")
-    parser.add_argument("--signal-accuracy", default="accuracy", help="accuracy column of the signal CSV")
+    parser.add_argument("--signal-accuracy", default="val_accuracy", help="accuracy column of the signal CSV")
     parser.add_argument("--skip-scores", action="store_true", help="skip the zero-cost proxy comparison (minutes)")
     args = parser.parse_args()
     torch.set_num_threads(1)
