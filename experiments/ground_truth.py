@@ -104,7 +104,7 @@ def _genome_text(genome: dict) -> str:
                    for i in range(len(genome)))
 
 
-def population(random_count: int = 16, stage_count: int = 8, seed: int = 0) -> list[tuple[str, str, dict, Arch]]:
+def population(random_count: int = 12, stage_count: int = 8, seed: int = 0) -> list[tuple[str, str, dict, Arch]]:
     """The designed population: (name, group, genome, arch) per architecture, in the order of the
     module docstring; names are ``<group>/<one letter per block>`` (d dw, F full, h fuse_half,
     f fuse_full)."""
