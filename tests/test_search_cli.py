@@ -307,3 +307,24 @@ def test_the_status_line_is_cleared_before_a_log_line_and_counts_repeats(caplog)
         logging.getLogger().removeHandler(handler)
     logging.getLogger("nos.run").warning("after the search")  # no filter left behind
     assert not handler.filters
+
+
+def test_the_report_says_which_front_members_the_proxys_uncertainty_separates(tmp_path):
+    result = run("search", "proxy=imagenet", "hardware.rows=16", "hardware.cols=16", "search.n_trials=12",
+                 f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    front = sorted(read_records(tmp_path / "pareto.json"), key=lambda r: (-r.evaluation.proxy, r.number))
+    assert len(front) >= 2 and all(r.evaluation.proxy_std > 0 for r in front)
+    separated = sum(abs(d.mean) > 2 * d.std for d in (proxies.predictor.difference(a.arch, b.arch)
+                                                      for a, b in zip(front, front[1:])))
+    assert (f"of the {len(front) - 1} neighbouring pairs of front members (in proxy order), {separated} differ by "
+            f"more than 2 stds") in (tmp_path / "report.md").read_text()
+
+
+def test_separation_groups_the_neighbours_within_two_stds():
+    from nos.report.markdown import Separation, separation_lines
+    pairs = [Separation(4, 9, 0.5, 0.3), Separation(9, 2, 1.0, 0.3), Separation(2, 7, 0.1, 0.3)]
+    text = separation_lines(pairs)[0]
+    assert "of the 3 neighbouring pairs" in text and "1 differ by more than 2 stds" in text
+    assert text.endswith("{4, 9}; {2, 7}.")
+    assert separation_lines([]) == []

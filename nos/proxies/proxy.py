@@ -82,6 +82,15 @@ class Proxy:
         """Every architecture's value (higher = predicted more accurate), in order."""
         raise NotImplementedError
 
+    def difference(self, a: Arch, b: Arch, score_a: Score, score_b: Score) -> Score | None:
+        """``a``'s value minus ``b``'s (their scores ``score_a``, ``score_b``) and the std of that
+        difference, or None when the proxy has no std. Here the two errors count as independent
+        (the root sum of squares: conservative for two accuracies on one validation split, whose
+        errors are positively correlated)."""
+        if score_a.std is None or score_b.std is None:
+            return None
+        return Score(score_a.value - score_b.value, math.hypot(score_a.std, score_b.std))
+
 
 class ImagenetProxy(Proxy):
     """Predicted ImageNet top-1 (%) and its std, a prior from published ImageNet results
@@ -107,6 +116,12 @@ class ImagenetProxy(Proxy):
         self.warnings = [f"imagenet: {count} candidate(s) outside the published evidence ({reason}): predicted at "
                          f"its edge, with the std widened by the distance" for reason, count in self._outside.items()]
         return out
+
+    def difference(self, a: Arch, b: Arch, score_a: Score, score_b: Score) -> Score | None:
+        """The predictor's difference (:meth:`nos.proxies.predictor.Predictor.difference`): for two
+        candidates of one backbone the size model's error is shared and cancels."""
+        d = predictor.default().difference(a, b)
+        return Score(d.mean, d.std)
 
 
 class ScoreProxy(Proxy):

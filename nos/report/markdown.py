@@ -3,12 +3,46 @@ compares with the paper's variants."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 from nos.search.record import OP_LETTERS, Evaluation, TrialRecord, operators
 
 REFERENCE_ORDER = ("fuse_full", "fuse_half", "fuse_full_50", "fuse_half_50", "baseline")
 CHOICE_KINDS = {"kernel": "kernels", "expansion": "expansions"}  # searched per-block choices besides the operator
+
+
+class Separation(NamedTuple):
+    """Two front members next to each other in proxy order: ``first``'s proxy minus ``second``'s
+    (``difference``, proxy units) and the std of that difference."""
+
+    first: int
+    second: int
+    difference: float
+    std: float
+
+
+SEPARATED = 2.0  # a difference larger than this many stds of the difference separates two members
+
+
+def separation_lines(separations: Sequence[Separation]) -> list[str]:
+    """What the proxy's uncertainty lets a reader conclude about the front: which neighbours (in
+    proxy order) differ by more than :data:`SEPARATED` stds, and the groups it cannot order."""
+    if not separations:
+        return []
+    groups, split = [[separations[0].first]], 0
+    for s in separations:
+        if abs(s.difference) > SEPARATED * s.std:
+            groups.append([s.second])
+            split += 1
+        else:
+            groups[-1].append(s.second)
+    tied = [g for g in groups if len(g) > 1]
+    text = (f"Proxy uncertainty: of the {len(separations)} neighbouring pairs of front members (in proxy order), "
+            f"{split} differ by more than {SEPARATED:g} stds of their difference.")
+    if tied:
+        text += (" Members the proxy cannot order (each group within that margin, trial numbers): "
+                 + "; ".join("{" + ", ".join(map(str, g)) + "}" for g in tied) + ".")
+    return [text, ""]
 
 
 @dataclass(frozen=True)
@@ -32,6 +66,8 @@ class RunSummary:
         best_by_reward: reward mode: the trial with the highest reward.
         reward: reward mode: the reward of an evaluation.
         warnings: one-line warnings the proxy raised (e.g. accuracy near chance).
+        separations: the front's neighbours in proxy order, each pair's difference and its std
+            (empty when the proxy has no std).
     """
 
     title: str
@@ -51,6 +87,7 @@ class RunSummary:
     best_by_reward: TrialRecord | None = None
     reward: Callable[[Evaluation], float] | None = None
     warnings: Sequence[str] = ()
+    separations: Sequence[Separation] = ()
 
 
 def dominance(front: Sequence[TrialRecord], reference: Evaluation, arrays: bool = False) -> TrialRecord | None:
@@ -147,6 +184,7 @@ def report_markdown(s: RunSummary) -> str:
                  if any(r.evaluation.proxy_std for r in s.front) else "")
               + (f" Trained: validation top-1 after stand-alone training by nos-train on {', '.join(trained)}."
                  if trained else ""), ""]
+    lines += separation_lines(s.separations)
     if s.arrays:
         lines += best_arrays(s.front)
     if s.references:

@@ -22,7 +22,8 @@ import optuna
 from optuna.trial import TrialState
 
 from nos.report.files import RUN_JSON, write_json
-from nos.report.markdown import RunSummary, array_label
+from nos.proxies.proxy import Score
+from nos.report.markdown import RunSummary, Separation, array_label
 from nos.run.config import RunConfig, instantiate_node
 from nos.run.progress import Progress, StepProgress
 from nos.run.reports import RunReports
@@ -325,7 +326,21 @@ class Run:
             budgets={k: v for k, v in vars(self.plan.budgets).items() if v is not None},
             cached=sum(r.cached_from is not None for r in records), best_by_reward=self.best_by_reward(),
             reward=self.reward if self.objectives.mode == "reward" else None,
-            warnings=tuple(getattr(self.evaluator, "warnings", ())))
+            warnings=tuple(getattr(self.evaluator, "warnings", ())), separations=self._separations())
+
+    def _separations(self) -> list[Separation]:
+        """The front's neighbours in proxy order (most accurate first): each pair's difference and
+        its std, where the proxy has one (:meth:`nos.proxies.Proxy.difference`)."""
+        ranked = sorted((r for r in self.front_records() if r.evaluation.proxy is not None),
+                        key=lambda r: (-r.evaluation.proxy, r.number))
+        out = []
+        for a, b in zip(ranked, ranked[1:]):
+            d = self.evaluator.proxy.difference(a.arch, b.arch, Score(a.evaluation.proxy, a.evaluation.proxy_std),
+                                                Score(b.evaluation.proxy, b.evaluation.proxy_std))
+            if d is None:
+                return []
+            out.append(Separation(a.number, b.number, d.value, d.std))
+        return out
 
     def _finish(self, stopped: str, progress: Progress, signum: int | None) -> Outcome:
         studies.sync(self.storage)
