@@ -8,22 +8,21 @@ Proxies never see those images: a supernet trains on 58,000 of the 60,000 traini
 each candidate on the other :data:`HOLDOUT` (``Dataset.hold_out``), with BatchNorm statistics
 re-estimated on 512 training images. Every supernet has the truth's width and resolution.
 
-Supernet variants (:data:`VARIANTS`; each trained once per seed, weights cached under
+Supernet variants (:data:`VARIANTS`): recipes of ``nos.proxies.train_supernet``
+(:class:`nos.proxies.supernet.Recipe`), each trained once per seed (weights cached under
 ``--cache-dir``, candidate values appended to ``results/proxies_fashion_mnist_supernet.csv``):
 
-* ``library``: ``nos.proxies.train_supernet`` as shipped (the first 30 % of the steps on the all-dw
-  path, every other candidate started from it, then one uniformly sampled path per step, SPOS);
-* ``warm``: the all-dw parent is first trained stand-alone (:data:`PARENT_STEPS`), every candidate
-  starts from it, then uniform SPOS (the scaffolding of the FuSeConv authors' follow-up, arXiv
+* ``spos``: the first 30 % of the steps on the all-dw path, every other candidate started from
+  it, then one uniformly sampled path per step (SPOS; nos's recipe before this measurement);
+* ``scaffold``: the all-dw parent first trained on its own (``PARENT_STEPS``), every candidate
+  started from it, then uniform SPOS (the scaffolding of the FuSeConv authors' follow-up, arXiv
   2108.11441);
-* ``warm+kd``: the same, each step also distilled from the parent's logits (loss
+* ``scaffold+kd``: the same, each sampled path also distilled from the parent's logits (loss
   ``(1 - a) CE + a T^2 KL``, a = 0.5, T = 2);
-* ``warm+kd+sandwich``: the same, each step the all-full path, the all-fuse_half path and two
-  sampled paths (the sandwich rule), half the steps;
-* ``... long``: twice the steps.
+* ``... long``: twice the sampled steps.
 
 Each variant ranks by the candidate's held-out top-1 and by its held-out loss (lower = better), with
-BatchNorm re-estimated; ``library`` also without the re-estimation (the running statistics the
+BatchNorm re-estimated; ``spos`` also without the re-estimation (the running statistics the
 training left). The best variant also scores :data:`SAMPLES` random architectures of the space, and a
 ridge regression on the per-block operator choices (one-hot) fitted on those samples predicts the
 population (a predictor fitted on supernet samples).
@@ -40,7 +39,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import math
 import os
 import platform
 import sys
@@ -49,19 +47,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ground_truth  # noqa: E402
-from nos.arch import OPERATORS, Arch  # noqa: E402
-from nos.network import build  # noqa: E402
+from nos.arch import OPERATORS  # noqa: E402
 from nos.proxies import NAMES, score  # noqa: E402
 from nos.proxies.data import PROXY_HOLDOUT, Dataset, for_proxy  # noqa: E402
-from nos.proxies.supernet import Supernet, _align, _choice_key, train_supernet  # noqa: E402
-from nos.proxies.train import Budget, _learning_rate, fit, measure, sized, train_accuracy  # noqa: E402
+from nos.proxies.supernet import RECIPES, Recipe, Supernet, train_supernet  # noqa: E402
+from nos.proxies.train import Budget, measure, train_accuracy  # noqa: E402
 from proxy_calibration import _appender, _read_cache, tau_interval  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 
@@ -76,29 +72,25 @@ OTHERS_FIELDS = ("proxy", "arch", "value", "cpu_seconds")
 HOLDOUT = PROXY_HOLDOUT["fashion_mnist"]  # training images held out to score candidates (never trained on)
 PARENT_STEPS = 1500  # the all-dw parent's stand-alone training
 SAMPLES = 200  # random architectures scored to fit the predictor on supernet samples
-KD_WEIGHT, KD_TEMPERATURE = 0.5, 2.0
 ONE_EPOCH_IMAGES = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    """How a supernet is trained: ``steps`` optimizer steps of batch 128 at the truth's lr; ``warm``:
-    from the trained all-dw parent; ``distill``: distilled from it; ``sandwich``: four paths a step."""
+    """A supernet training: ``recipe``, then ``steps`` sampled-path steps of batch 128 at the truth's lr."""
 
     name: str
-    steps: int
-    warm: bool = False
-    distill: bool = False
-    sandwich: bool = False
+    recipe: Recipe
+    steps: int = 6000
 
 
 VARIANTS = {v.name: v for v in (
-    Variant("library", 6000),
-    Variant("warm", 6000, warm=True),
-    Variant("warm+kd", 6000, warm=True, distill=True),
-    Variant("warm+kd+sandwich", 3000, warm=True, distill=True, sandwich=True),
-    Variant("warm+kd long", 12000, warm=True, distill=True),
+    Variant("spos", Recipe()),
+    Variant("scaffold", Recipe(parent_steps=PARENT_STEPS)),
+    Variant("scaffold+kd", Recipe(parent_steps=PARENT_STEPS, distill=0.5)),
+    Variant("scaffold+kd long", Recipe(parent_steps=PARENT_STEPS, distill=0.5), steps=12000),
 )}
+SHIPPED = next(v.name for v in VARIANTS.values() if v.recipe == RECIPES["fashion_mnist"] and v.steps == 6000)
 
 
 def data() -> Dataset:
@@ -116,91 +108,9 @@ def space() -> Supernet:
     return Supernet(s.base, s.operator_choices)
 
 
-def parent(dataset: Dataset, seed: int, cache_dir: Path) -> torch.nn.Module:
-    """The all-dw network trained stand-alone for :data:`PARENT_STEPS` (cached)."""
-    arch = space().base
-    model = build(sized(arch, dataset, ground_truth.RECIPE.budget.width))
-    path = cache_dir / f"parent-seed{seed}-{PARENT_STEPS}.pt"
-    if path.exists():
-        model.load_state_dict(torch.load(path, weights_only=True))
-        return model.eval()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build(sized(arch, dataset, ground_truth.RECIPE.budget.width))
-        fit(model, dataset, budget(PARENT_STEPS), seed)
-    torch.save(model.state_dict(), path)
-    return model.eval()
-
-
-def _warm_start(net: torch.nn.Module, supernet: Supernet, teacher: torch.nn.Module) -> None:
-    """Copy the trained all-dw parent into the supernet's dw candidates, stem and head; start every
-    other candidate from them (``nos.proxies.supernet._align``)."""
-    dw_keys = [_choice_key(next(b for b in options if b.op == "dw")) for options in supernet.options]
-    state = {}
-    for key, value in teacher.state_dict().items():
-        if key.startswith("blocks."):
-            _, index, rest = key.split(".", 2)
-            key = f"blocks.{index}.{dw_keys[int(index)]}.{rest}"
-        state[key] = value
-    missing = net.load_state_dict(state, strict=False)
-    assert not missing.unexpected_keys, missing.unexpected_keys
-    for candidates in net.blocks:
-        _align(candidates)
-
-
 def train_variant(variant: Variant, dataset: Dataset, seed: int, cache_dir: Path) -> Supernet:
-    """The trained supernet of ``variant`` (its weights cached under ``cache_dir``)."""
-    shape = space()
-    if variant.name == "library":
-        return train_supernet(shape, dataset, seed, budget(variant.steps), cache_dir=cache_dir / "library")
-    b = budget(variant.steps)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = shape._build(dataset, b)
-    path = cache_dir / f"{variant.name.replace(' ', '_').replace('+', '-')}-seed{seed}.pt"
-    if path.exists():
-        net.load_state_dict(torch.load(path, weights_only=True))
-        return shape._bind(net, dataset, b, seed, from_cache=True)
-    teacher = parent(dataset, seed, cache_dir)
-    if variant.warm:
-        _warm_start(net, shape, teacher)
-    every = {op: tuple(_choice_key(next(o for o in options if o.op == op)) for options in shape.options)
-             for op in ("full", "fuse_half")}
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    no_decay = [p for p in net.parameters() if p.ndim <= 1]
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": b.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=b.lr, momentum=b.momentum, nesterov=True)
-    sampler, generator = shape._sampler(seed), torch.Generator().manual_seed(seed)
-    order = torch.empty(0, dtype=torch.long)
-    n = dataset.size("train")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net.train()
-        for step in range(variant.steps):
-            if len(order) < b.batch_size:
-                order = torch.randperm(n, generator=generator)
-            index, order = order[: b.batch_size], order[b.batch_size:]
-            for group in optimizer.param_groups:
-                group["lr"] = _learning_rate(b, step, variant.steps)
-            x, y = dataset.images("train", index), dataset.labels("train", index)
-            if variant.distill:
-                with torch.no_grad():
-                    soft = F.log_softmax(teacher(x) / KD_TEMPERATURE, 1)
-            paths = [every["full"], every["fuse_half"], next(sampler), next(sampler)] if variant.sandwich else [next(sampler)]
-            optimizer.zero_grad(set_to_none=True)
-            for p in paths:
-                net.blocks.path = p
-                logits = net(x)
-                loss = F.cross_entropy(logits, y)
-                if variant.distill:
-                    kd = F.kl_div(F.log_softmax(logits / KD_TEMPERATURE, 1), soft, log_target=True, reduction="batchmean")
-                    loss = (1 - KD_WEIGHT) * loss + KD_WEIGHT * KD_TEMPERATURE ** 2 * kd
-                (loss / len(paths)).backward()
-            optimizer.step()
-            if (step + 1) % 500 == 0:
-                print(f"{variant.name} seed {seed}: step {step + 1}/{variant.steps}, loss {loss.item():.3f}", flush=True)
-    torch.save(net.state_dict(), path)
-    return shape._bind(net, dataset, b, seed, from_cache=False)
+    """The trained supernet of ``variant`` (``nos.proxies.train_supernet``; cached under ``cache_dir``)."""
+    return train_supernet(space(), dataset, seed, budget(variant.steps), cache_dir=cache_dir, recipe=variant.recipe)
 
 
 def run_variant(variant: Variant, members: list, seed: int, cache_dir: Path) -> None:
@@ -209,14 +119,13 @@ def run_variant(variant: Variant, members: list, seed: int, cache_dir: Path) -> 
     done = _read_cache(SCORES_CSV, ("variant", "seed", "arch"))
     todo = [m for m in members if (variant.name, str(seed), m[0]) not in done]
     no_recal = [m for m in members if (variant.name + " no-recal", str(seed), m[0]) not in done]
-    if not todo and (variant.name != "library" or not no_recal):
+    if not todo and (variant.name != "spos" or not no_recal):
         return
     cpu = time.process_time()
     supernet = train_variant(variant, dataset, seed, cache_dir)
     if not supernet.from_cache:
         with _appender(TRAINING_CSV, TRAINING_FIELDS) as writer:
-            parent_steps = PARENT_STEPS if variant.warm else 0
-            writer.writerow({"variant": variant.name, "seed": seed, "steps": variant.steps + parent_steps,
+            writer.writerow({"variant": variant.name, "seed": seed, "steps": variant.steps + variant.recipe.parent_steps,
                              "cpu_seconds": round(time.process_time() - cpu, 1)})
     with _appender(SCORES_CSV, SCORES_FIELDS) as writer:
         for name, _, _, arch in todo:
@@ -224,7 +133,7 @@ def run_variant(variant: Variant, members: list, seed: int, cache_dir: Path) -> 
             top1, loss = supernet.validation(arch)
             writer.writerow({"variant": variant.name, "seed": seed, "arch": name, "accuracy_pct": round(top1, 3),
                              "loss": round(loss, 5), "cpu_seconds": round(time.process_time() - cpu, 3)})
-        if variant.name == "library":  # the running statistics of training instead of re-estimated ones
+        if variant.name == "spos":  # the running statistics of training instead of re-estimated ones
             for name, _, _, arch in no_recal:
                 supernet.module.blocks.path = supernet.path(arch)
                 top1, loss = measure(supernet.module, dataset)

@@ -15,7 +15,7 @@ import processes
 from nos import Arch
 from nos.arch import OperatorChoices
 from nos.proxies import Budget, load
-from nos.proxies.supernet import Supernet, train_supernet
+from nos.proxies.supernet import Recipe, Supernet, train_supernet
 from nos.proxies.train import fit, materialize
 from nos.train import Checkpointing, Runtime, distributed
 from nos.train.runtime import DEFAULT_THREADS, default_threads, threads
@@ -174,19 +174,22 @@ def test_a_killed_training_resumes_to_the_weights_of_an_uninterrupted_one(tmp_pa
     assert steps[0] == 1
 
 
-def test_a_killed_supernet_training_resumes_from_its_checkpoint(tmp_path):
+@pytest.mark.parametrize("recipe", [Recipe(), Recipe(parent_steps=4, distill=0.5)], ids=["warm-up", "parent+distill"])
+def test_a_killed_supernet_training_resumes_from_its_checkpoint(tmp_path, recipe):
+    """Killed in the first phase (the warm-up path, or the parent), it resumes there and ends,
+    through the second phase, with the weights of an uninterrupted training."""
     space = Supernet(_base(), OperatorChoices(kernels=(3, 5)))
     budget, cache = Budget(steps=6, batch_size=16, resolution=8, width=0.5), tmp_path / "cache"
 
     def train(**options):
         return train_supernet(space, "synthetic", 0, budget, cache_dir=cache, runtime=CPU, checkpoint_every=2,
-                              **options)
+                              recipe=recipe, **options)
 
-    uninterrupted = train_supernet(space, "synthetic", 0, budget, runtime=CPU).module.state_dict()
+    uninterrupted = train_supernet(space, "synthetic", 0, budget, runtime=CPU, recipe=recipe).module.state_dict()
     kill_when(lambda: train(progress=lambda done, total: time.sleep(0.15)), lambda: any(cache.glob("*.ckpt")), tmp_path)
     steps = []
     resumed = train(progress=lambda done, total: steps.append(done))
-    assert steps[0] in (3, 5) and steps[-1] == 6 and not resumed.from_cache
+    assert steps[0] in (3, 5) and steps[-1] == 6 + recipe.parent_steps and not resumed.from_cache
     assert all(torch.equal(resumed.module.state_dict()[k], uninterrupted[k]) for k in uninterrupted)
     assert not list(cache.glob("*.ckpt"))  # the finished cache file replaces the checkpoint
 

@@ -5,10 +5,12 @@ does -- a base :class:`nos.arch.Arch` whose blocks each pick an operator and opt
 kernel and an expansion ratio -- and, once trained, holds one set of weights for every
 candidate block (single-path one-shot, SPOS: Guo et al., ECCV 2020). Every block of the
 supernet is a ``ModuleDict`` with one :class:`nos.ops.OperatorBlock` per distinct choice;
-stem and head are shared. Training first trains the first path (each block's first choice)
-for :data:`WARMUP_FRACTION` of the steps, starts every other candidate from it, then samples
-one path uniformly per step (each choice with the probability the space's uniform sampler
-gives it) and updates only that path.
+stem and head are shared. Training first trains the first path (each block's first choice,
+e.g. the all-``dw`` network): for :data:`WARMUP_FRACTION` of the steps, or, with a
+:class:`Recipe` that has a parent, as a network of its own first; then it starts every other
+candidate from it and samples one path uniformly per step (each choice with the probability
+the space's uniform sampler gives it), updating only that path, distilled from the trained
+parent where the recipe says so (:data:`RECIPES`: the measured choice per data set).
 
 A candidate's accuracy is read, not trained: its path inherits the weights, the BatchNorm
 statistics of every layer on the path are re-estimated on a fixed set of training images
@@ -28,6 +30,7 @@ same path in every process at each step) and only the first one reads and writes
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import fcntl
 import hashlib
@@ -55,15 +58,57 @@ WARMUP_FRACTION = 0.3  # share of the training steps spent on the first path (se
 CALIBRATION_IMAGES = 512  # training images that re-estimate a candidate's BatchNorm statistics
 CALIBRATION_BATCH = 128
 CHECKPOINT_EVERY = 500  # steps between the checkpoints of a supernet trained into a cache
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How a supernet is trained, besides its :class:`Budget`.
+
+    Attributes:
+        parent_steps: 0: the first :data:`WARMUP_FRACTION` of the budget's steps train the first
+            path (each block's first choice, e.g. the all-``dw`` network), inside the budget's one
+            schedule. More: first the parent (the first path) trains for this many steps on a
+            schedule of its own, then every candidate starts from it and the budget's steps train
+            sampled paths (the scaffolding of the FuSeConv authors' follow-up, arXiv 2108.11441).
+        distill: with a parent: weight ``a`` of the distillation from the trained parent's
+            logits in each sampled path's loss, ``(1 - a) CE + a T^2 KL(parent || path)``; 0: none.
+        temperature: ``T`` of the distillation (softened logits of parent and path).
+    """
+
+    parent_steps: int = 0
+    distill: float = 0.0
+    temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.parent_steps, bool) or not isinstance(self.parent_steps, int) or self.parent_steps < 0:
+            raise ValueError(f"parent_steps: expected an integer >= 0, got {self.parent_steps!r}")
+        if not 0.0 <= self.distill < 1.0 or (self.distill and not self.parent_steps):
+            raise ValueError(f"distill: expected a weight in [0, 1), and a parent to distil from "
+                             f"(parent_steps > 0); got distill={self.distill!r}, parent_steps={self.parent_steps}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature: expected a positive number, got {self.temperature!r}")
+
+
 DEFAULT_BUDGET = Budget(epochs=40, batch_size=32, width=0.125, resolution=32)
 """The supernet budget of a data set without its own entry in :data:`BUDGETS` (about 1,800 steps on digits)."""
 BUDGETS: dict[str, Budget] = {"fashion_mnist": Budget(steps=6000, batch_size=128, width=0.25, resolution=28)}
 """Per data set: the budget ``experiments/results/proxies_fashion_mnist.md`` measured."""
 
 
+RECIPES: dict[str, Recipe] = {"fashion_mnist": Recipe(parent_steps=1500, distill=0.5)}
+"""Per data set: the recipe ``experiments/results/proxies_fashion_mnist.md`` chose (others: ``Recipe()``)."""
+
+
+def _data_key(data: str | Dataset) -> str:
+    return data.name.split("/")[0] if isinstance(data, Dataset) else data
+
+
 def default_budget(data: str | Dataset) -> Budget:
     """The supernet budget of data set ``data`` (a name or a loaded :class:`Dataset`)."""
-    return BUDGETS.get(data.name.split("/")[0] if isinstance(data, Dataset) else data, DEFAULT_BUDGET)
+    return BUDGETS.get(_data_key(data), DEFAULT_BUDGET)
+
+
+def default_recipe(data: str | Dataset) -> Recipe:
+    """The supernet recipe of data set ``data`` (a name or a loaded :class:`Dataset`)."""
+    return RECIPES.get(_data_key(data), Recipe())
 
 
 def default_cache_dir() -> Path:
@@ -323,10 +368,11 @@ def _fit(kernels: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
-def _cache_key(supernet: Supernet, dataset: Dataset, seed: int, budget: Budget) -> dict[str, Any]:
-    return {"schema": CACHE_SCHEMA, "space": supernet.key,
-            "data": {"name": dataset.name, "fingerprint": dataset.fingerprint},
-            "seed": seed, "budget": dataclasses.asdict(budget)}
+def _cache_key(supernet: Supernet, dataset: Dataset, seed: int, budget: Budget, recipe: Recipe) -> dict[str, Any]:
+    key = {"schema": CACHE_SCHEMA, "space": supernet.key,
+           "data": {"name": dataset.name, "fingerprint": dataset.fingerprint},
+           "seed": seed, "budget": dataclasses.asdict(budget)}
+    return key if recipe == Recipe() else {**key, "recipe": dataclasses.asdict(recipe)}
 
 
 @contextlib.contextmanager
@@ -363,7 +409,8 @@ def _save_state(path: Path, key: dict[str, Any], state: dict[str, torch.Tensor])
 def train_supernet(supernet: Supernet, data: str | Dataset = "digits", seed: int = 0,
                    budget: Budget | Mapping = Budget(), cache_dir: str | os.PathLike | None = None,
                    progress: Callable[[int, int], None] | None = None, root: str | None = None, *,
-                   runtime: Runtime | None = None, checkpoint_every: int = CHECKPOINT_EVERY) -> Supernet:
+                   runtime: Runtime | None = None, checkpoint_every: int = CHECKPOINT_EVERY,
+                   recipe: Recipe | None = None) -> Supernet:
     """Train ``supernet``'s weights by single-path uniform sampling (or read them from the
     cache) and return a trained copy (its module on the CPU); ``supernet`` itself is left untrained.
 
@@ -381,6 +428,8 @@ def train_supernet(supernet: Supernet, data: str | Dataset = "digits", seed: int
         runtime: device, precision, workers and threads of the training (not part of the
             cache key: they change the rounding, not what is trained).
         checkpoint_every: steps between checkpoints of a training into ``cache_dir``.
+        recipe: parent scaffold and distillation (:class:`Recipe`); None: the data set's
+            (:func:`default_recipe`).
     """
     if not isinstance(supernet, Supernet):
         raise TypeError(f"supernet: expected a Supernet, got {type(supernet).__name__}")
@@ -391,13 +440,16 @@ def train_supernet(supernet: Supernet, data: str | Dataset = "digits", seed: int
                          "networks (nos-train)")
     budget = as_budget(budget)
     dataset = load(data, budget.resolution, root)
+    recipe = default_recipe(data) if recipe is None else recipe
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe: expected a Recipe, got {type(recipe).__name__}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = supernet._build(dataset, budget)
     if cache_dir is None:
-        _train(supernet, net, dataset, budget, seed, progress, runtime, None)
+        _train(supernet, net, dataset, budget, seed, progress, runtime, None, recipe)
         return supernet._bind(net.cpu(), dataset, budget, seed, from_cache=False)
-    key = _cache_key(supernet, dataset, seed, budget)
+    key = _cache_key(supernet, dataset, seed, budget, recipe)
     folder = Path(cache_dir).expanduser()
     path = folder / f"supernet-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.pt"
     main = distributed.current().main
@@ -410,11 +462,12 @@ def train_supernet(supernet: Supernet, data: str | Dataset = "digits", seed: int
             net.load_state_dict(state)
             return supernet._bind(net, dataset, budget, seed, from_cache=True)
         checkpoint = Checkpointing(path.with_suffix(".ckpt"), checkpoint_every, key)
-        _train(supernet, net, dataset, budget, seed, progress, runtime, checkpoint)
+        _train(supernet, net, dataset, budget, seed, progress, runtime, checkpoint, recipe)
         net.cpu()
         if main:
             _save_state(path, key, net.state_dict())
             checkpoint.path.unlink(missing_ok=True)
+            _parent_checkpoint(checkpoint).path.unlink(missing_ok=True)
     return supernet._bind(net, dataset, budget, seed, from_cache=False)
 
 
@@ -432,13 +485,20 @@ class _Paths:
         return self._last
 
 
+def _parent_checkpoint(checkpoint: Checkpointing) -> Checkpointing:
+    """The checkpoint of a recipe's parent phase, beside the supernet's own."""
+    return Checkpointing(checkpoint.path.with_suffix(".parent.ckpt"), checkpoint.every,
+                         {**checkpoint.key, "phase": "parent"})
+
+
 def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, seed: int,
            progress: Callable[[int, int], None] | None, runtime: Runtime | None,
-           checkpoint: Checkpointing | None) -> None:
-    """The first :data:`WARMUP_FRACTION` of the steps train the first path (each block's first
-    choice: the space's first operator, e.g. ``dw``); then every other candidate starts from it
-    (:func:`_align`) and each step trains a uniformly sampled path (the same in every process
-    of a distributed job: the sampler is seeded by ``seed``).
+           checkpoint: Checkpointing | None, recipe: Recipe) -> None:
+    """Train the first path (each block's first choice: the space's first operator, e.g. ``dw``)
+    -- the first :data:`WARMUP_FRACTION` of the budget's steps, or ``recipe.parent_steps`` on a
+    schedule of their own --, then start every other candidate from it (:func:`_align`) and train
+    a uniformly sampled path each step (the same in every process of a distributed job: the
+    sampler is seeded by ``seed``), distilled from the trained first path when ``recipe.distill``.
 
     Why: from independent random initialisations the candidates of a block compute unrelated
     features, and a path that mixes them at random across 17 blocks is noise to the next block
@@ -450,16 +510,57 @@ def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, s
     """
     paths = _Paths(supernet, seed)
     first = tuple(next(iter(candidates)) for candidates in net.blocks)
-    warmup = round(WARMUP_FRACTION * budget.total_steps(dataset.size("train")))
+    if recipe.parent_steps:
+        _train_parent(net, first, dataset, budget, seed, progress, runtime, checkpoint, recipe)
+        warmup, teacher = 0, _frozen(net, first) if recipe.distill else None
+        total = recipe.parent_steps + budget.total_steps(dataset.size("train"))
+        main_progress = None if progress is None else (lambda done, _: progress(recipe.parent_steps + done, total))
+    else:
+        warmup, teacher, main_progress = round(WARMUP_FRACTION * budget.total_steps(dataset.size("train"))), None, progress
+    if warmup == 0:
+        for candidates in net.blocks:
+            _align(candidates)
 
     def loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, step: int) -> torch.Tensor:
-        if step == warmup:
+        if warmup and step == warmup:
             for candidates in net.blocks:
                 _align(candidates)
         net.blocks.path = first if step < warmup else paths[step - warmup]
-        return F.cross_entropy(model(images), labels)
+        logits = model(images)
+        if teacher is None:
+            return F.cross_entropy(logits, labels)
+        t = recipe.temperature
+        with torch.no_grad():
+            soft = F.log_softmax(teacher(images) / t, 1)
+        kd = F.kl_div(F.log_softmax(logits / t, 1), soft, log_target=True, reduction="batchmean")
+        return (1 - recipe.distill) * F.cross_entropy(logits, labels) + recipe.distill * t * t * kd
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout
-        fit(net, dataset, budget, seed, loss=loss, runtime=runtime, progress=progress, checkpoint=checkpoint,
+        fit(net, dataset, budget, seed, loss=loss, runtime=runtime, progress=main_progress, checkpoint=checkpoint,
             fixed=False)
+
+
+def _train_parent(net: Network, first: tuple[str, ...], dataset: Dataset, budget: Budget, seed: int,
+                  progress: Callable[[int, int], None] | None, runtime: Runtime | None,
+                  checkpoint: Checkpointing | None, recipe: Recipe) -> None:
+    """The parent phase of ``recipe``: the first path alone for ``recipe.parent_steps`` steps of
+    the budget's schedule (its own warm-up and decay)."""
+    parent_budget = dataclasses.replace(budget, steps=recipe.parent_steps)
+    total = recipe.parent_steps + budget.total_steps(dataset.size("train"))
+    net.blocks.path = first
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fit(net, dataset, parent_budget, seed, runtime=runtime, fixed=False,
+            progress=None if progress is None else (lambda done, _: progress(done, total)),
+            checkpoint=None if checkpoint is None else _parent_checkpoint(checkpoint))
+
+
+def _frozen(net: Network, path: tuple[str, ...]) -> nn.Module:
+    """A frozen copy of ``net`` on ``path`` in evaluation mode: the distillation teacher."""
+    teacher = copy.deepcopy(net)
+    teacher.blocks.path = path
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
