@@ -99,9 +99,12 @@ def dataset(recipe: Recipe) -> Dataset:
     return dataclasses.replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep])
 
 
+LETTER = {"dw": "d", "full": "F", "fuse_half": "h", "fuse_full": "f"}  # an operator's letter in a member's name
+OPERATOR_OF_LETTER = {letter: op for op, letter in LETTER.items()}
+
+
 def _genome_text(genome: dict) -> str:
-    return "".join({"dw": "d", "full": "F", "fuse_half": "h", "fuse_full": "f"}[genome[f"b{i}.op"]]
-                   for i in range(len(genome)))
+    return "".join(LETTER[genome[f"b{i}.op"]] for i in range(len(genome)))
 
 
 def population(random_count: int = 12, stage_count: int = 8, seed: int = 0) -> list[tuple[str, str, dict, Arch]]:

@@ -336,6 +336,15 @@ def position_pairs(members: list, names: list[str], x: np.ndarray, sd: float,
              "| early | late | early - late (points) | counts |", "|---|---|---:|:---:|"]
     for e, l, d in pairs:
         lines.append(f"| `{e}` | `{l}` | {100 * d:+.2f} | {'yes' if abs(d) > 2 * sd else ''} |")
+    verdicts = []
+    for e, l, d in clear:
+        letters = e.split("/")[1]  # the placed operator fills the early blocks of the early member
+        op = ground_truth.OPERATOR_OF_LETTER[letters[0]]
+        blocks = [i for i, c in enumerate(letters) if c == letters[0]]
+        verdicts.append(f"`{op}` in blocks {blocks[0]}-{blocks[-1]} instead of the late blocks "
+                        f"{'costs' if d < 0 else 'gains'} {100 * abs(d):.2f} points")
+    if verdicts:
+        lines += ["", "Where Fashion-MNIST penalises an operator (counting pairs): " + "; ".join(verdicts) + "."]
     if not clear:
         return lines + ["", "No pair differs by more than two seed SDs."]
     lines += ["", f"Share of the {len(clear)} counting pairs each proxy orders as the truth does (a tie counts as wrong; "
