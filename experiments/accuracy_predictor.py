@@ -9,7 +9,7 @@
    LOFO over the other families only, so the choice never sees the family it is scored on.
 2. **Operator effects**: dw -> full from the MobileNets paper's Conv MobileNet vs MobileNet (Table 4);
    the FuSe operators from a training signal (``--signal``), as their effect relative to dw -> full
-   (``nos.proxies.predictor.transfer_effects``).
+   (:func:`transfer_effects` below).
 3. **Which proxy ranks published accuracy best**: Kendall tau per held-out family and pooled, for
    the predictor's nested-LOFO predictions and for every score in ``nos.proxies.NAMES`` computed
    exactly as the search calls it (``score(arch, name, data="digits", seed=0)``: digits, 32x32,

@@ -39,29 +39,23 @@ def app(main, name: str, *args: str):
 
 
 @pytest.fixture(scope="module")
-def search_run(tmp_path_factory):
-    """A small search (a forked nos-search) and two of its front members."""
-    from nos.cli import search as search_app
-
-    tmp = tmp_path_factory.mktemp("search")
-    run_dir = tmp / "run"
-    (result,) = processes.run(app(search_app.main, "nos-search", "proxy=params", "hardware.rows=16", "hardware.cols=16",
-                                  "search.n_trials=6", f"hydra.run.dir={run_dir}"), tmp, size=1)
-    assert result.code == 0, result.stderr
+def front_run(search_run):
+    """The session's small search (conftest ``search_run``) and two of its front members."""
+    run_dir, _ = search_run
     chosen = [r.number for r in read_records(run_dir / "pareto.json")][:2]
     assert len(chosen) == 2
     return run_dir, chosen
 
 
-def copy_of(search_run, folder, trials: int = 2):
+def copy_of(front_run, folder, trials: int = 2):
     """A copy of the search run (its study too) and the overrides that select ``trials`` front members."""
-    run_dir, chosen = search_run
+    run_dir, chosen = front_run
     shutil.copytree(run_dir, folder / "run")
     return folder / "run", ["select=trial", f"trial=[{','.join(map(str, chosen[:trials]))}]"]
 
 
-def test_nos_train_in_two_processes_writes_one_set_of_files_and_records(search_run, tmp_path):
-    run_dir, selection = copy_of(search_run, tmp_path, trials=1)
+def test_nos_train_in_two_processes_writes_one_set_of_files_and_records(front_run, tmp_path):
+    run_dir, selection = copy_of(front_run, tmp_path, trials=1)
     results = processes.run(app(train_app.main, "nos-train", f"run_dir={run_dir}", *selection, *TINY), tmp_path)
     assert [r.code for r in results] == [0, 0], [r.stderr for r in results]
     assert "Trained finalists" in results[0].stdout and results[1].stdout == ""
@@ -79,12 +73,12 @@ def test_nos_train_in_two_processes_writes_one_set_of_files_and_records(search_r
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "stderr-0", "stderr-1", "stdout-0", "stdout-1"]
 
 
-def test_a_killed_nos_train_resumes_with_the_same_command(search_run, tmp_path):
+def test_a_killed_nos_train_resumes_with_the_same_command(front_run, tmp_path):
     """SIGKILL while it trains, start it again: it resumes from the checkpoint and ends with the
     weights of an uninterrupted training (nos-train's own: materialize and fit under the seed)."""
-    run_dir, selection = copy_of(search_run, tmp_path, trials=1)
+    run_dir, selection = copy_of(front_run, tmp_path, trials=1)
     command = [f"run_dir={run_dir}", *selection, *TINY, "checkpoint_every=2"]
-    number = search_run[1][0]
+    number = front_run[1][0]
     checkpoint = run_dir / "trained" / f"trial-{number}" / "checkpoint.pt"
 
     def slow(rank):
@@ -149,8 +143,8 @@ def test_bad_nos_supernet_input_is_one_line(tmp_path, capsys, monkeypatch, args,
     (["runtime.bogus=1"], "nos-train: runtime.bogus"),
     (["checkpoint_every=-5"], "nos-train: checkpoint_every: expected a positive number of steps"),
 ])
-def test_bad_nos_train_runtime_is_one_line(search_run, capsys, monkeypatch, args, message):
-    monkeypatch.setattr(sys, "argv", ["nos-train", f"run_dir={search_run[0]}", *args])
+def test_bad_nos_train_runtime_is_one_line(front_run, capsys, monkeypatch, args, message):
+    monkeypatch.setattr(sys, "argv", ["nos-train", f"run_dir={front_run[0]}", *args])
     with pytest.raises(SystemExit) as stop:
         train_app.main()
     lines = capsys.readouterr().err.strip().splitlines()

@@ -163,7 +163,7 @@ class StorageConfig:
 class SearchSettings:
     """``search``: how long to search and what to optimize."""
 
-    n_trials: Optional[int] = 400  # trials this invocation runs (about 2 min on 2 cores, default proxy); null: no limit
+    n_trials: Optional[int] = 400  # trials this invocation runs (make run's time: README); null: no limit
     total_trials: Optional[int] = None  # stop when the study holds this many complete trials (all workers, resumes)
     timeout: Optional[float] = None  # seconds this invocation may run, or null
     objective: str = "pareto"  # pareto: the objectives below, multi-objective; reward: MnasNet's single objective
@@ -250,8 +250,8 @@ class RunConfig:
         p, o = self.proxy, space.operators
         supernet = proxies.Supernet(o.base, o.operator_choices) if p.resolved_name == SUPERNET else None
         try:
-            proxy = proxies.make(p.resolved_name, p.data, p.seed, p.root, p.budget.fields(), supernet,
-                                 p.cache_path())
+            proxy = proxies.make(p.resolved_name, data=p.data, seed=p.seed, root=p.root, budget=p.budget.fields(),
+                                 supernet=supernet, cache_dir=p.cache_path())
         except ValueError as err:
             raise ValueError(f"proxy.{err}") from None
         return Evaluator(space.hardware.reference, proxy, budgets=budgets, latency_model=self.search.latency_model,

@@ -110,10 +110,12 @@ class Run:
     def open(self) -> Run:
         """Create or resume the study and the run directory's reports (a supernet proxy is
         trained, or read from its cache, first: a refused cache leaves nothing behind)."""
+        label = "proxy preparation"
         if self.evaluator.proxy.name == SUPERNET:
             log.info("supernet of space %s on %s (seed %d): training, or reading it from %s",
                      self.space.name, self.config.proxy.data, self.config.proxy.seed, self.config.proxy.cache_path())
-            self.evaluator.prepare(StepProgress("supernet training"))
+            label = "supernet training"
+        self.evaluator.prepare(StepProgress(label))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.storage = instantiate_node(self._storage_node, "storage")
         self.study = studies.open_study(self.config.study_name, self.storage, self.plan.sampler, self.objectives)
