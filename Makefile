@@ -20,7 +20,8 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 run: install system-packages
 	$(VENV)/bin/nos-search
 
-# Debian packages the tests and experiments use, installed when missing (as root, through apt):
+# Debian packages the tests and experiments use, installed when missing (through apt: as root, or with
+# password-less sudo):
 # PostgreSQL (the multi-worker test starts its own throwaway cluster; skipped, saying why, without it),
 # Fashion-MNIST (dataset-fashion-mnist: /usr/share/datasets/fashion-mnist/), and the RTL tools
 # (Icarus Verilog, Verilator, Yosys) for the systolic-array co-simulation.
@@ -29,7 +30,8 @@ system-packages:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "make: installing Debian packages: $$missing"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	  sudo=$$([ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo "sudo -n"; }); \
+	  { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
 	  echo "make: could not install $$missing (the tests that need them say so and are skipped)"; \
 	fi
 

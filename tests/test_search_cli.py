@@ -317,8 +317,32 @@ def test_the_report_says_which_front_members_the_proxys_uncertainty_separates(tm
     assert len(front) >= 2 and all(r.evaluation.proxy_std > 0 for r in front)
     separated = sum(abs(d.mean) > 2 * d.std for d in (proxies.predictor.difference(a.arch, b.arch)
                                                       for a, b in zip(front, front[1:])))
+    report = (tmp_path / "report.md").read_text()
     assert (f"of the {len(front) - 1} neighbouring pairs of front members (in proxy order), {separated} differ by "
-            f"more than 2 stds") in (tmp_path / "report.md").read_text()
+            f"more than 2 stds") in report
+    for r in front:  # the std beside the value in report.md and trials.csv
+        assert f"| {r.number} | {r.evaluation.proxy:.4g} ± {r.evaluation.proxy_std:.2g} |" in report
+    with open(tmp_path / "trials.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row["state"] == "COMPLETE"]
+    assert len(rows) == 12 and all(float(row["proxy_std"]) > 0 for row in rows)
+    # front.png draws the std as error bars of the proxy axis, one per member
+    from matplotlib.container import ErrorbarContainer
+    from nos.report.figures import Axis, front_figure
+    from nos.run.reports import AXES
+    fig = front_figure(read_records(tmp_path / "trials.jsonl"), front, {}, AXES["latency_ms"], Axis("proxy", "proxy"))
+    (bars,) = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
+    assert bars.has_yerr and not bars.has_xerr and len(bars.lines[2][0].get_segments()) == len(front)
+
+
+def test_proxy_warnings_reach_the_log_and_the_report(tmp_path):
+    """A training proxy near chance (one step on synthetic data) says so in the log and report.md."""
+    result = run("search", "proxy=train", "proxy.data=synthetic", "proxy.budget.steps=1", "proxy.budget.width=0.125",
+                 "proxy.budget.resolution=8", "hardware.rows=16", "hardware.cols=16", "search.n_trials=6",
+                 f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in (result.stdout + result.stderr).splitlines() if "validation accuracy near chance" in line)
+    assert "proxy: train: validation accuracy near chance" in line
+    assert "**Warning** (proxy): train: validation accuracy near chance" in (tmp_path / "report.md").read_text()
 
 
 def test_separation_groups_the_neighbours_within_two_stds():
