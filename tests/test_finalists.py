@@ -11,8 +11,10 @@ import torch
 from PIL import Image
 
 import nos
+from nos import proxies
 from nos.report.files import read_records
 from nos.search.study import make_storage, trainings
+from search_spaces import get_space
 from apps import SMALL, app, copy_run, run
 
 TINY_SUPERNET = ["proxy=supernet", "proxy.budget.steps=4", "proxy.budget.batch_size=8", "proxy.budget.width=0.125",
@@ -53,6 +55,26 @@ def test_supernet_proxy_on_an_image_folder_reads_accuracies_in_percent(supernet_
     assert settings["proxy"]["name"] == "supernet" and settings["proxy"]["data"] == "folder"
     assert "folder validation top-1, supernet weights (%)" in (tmp / "a" / "report.md").read_text()
     assert len(list((tmp / "cache").glob("supernet-*.pt"))) == 1
+
+
+def test_supernet_loss_reads_the_same_cache_and_values_a_candidate_by_its_negated_loss(supernet_run):
+    tmp, _, _ = supernet_run
+    budget = dict(steps=4, batch_size=8, width=0.125, resolution=16)
+    common = [o for o in TINY_SUPERNET if not o.startswith("proxy=")]
+    result = run("search", "proxy=supernet_loss", *common, "proxy.data=folder", f"proxy.root={tmp / 'images'}",
+                 f"proxy.cache_dir={tmp / 'cache'}", "search.n_trials=4", f"hydra.run.dir={tmp / 'c'}")
+    assert result.returncode == 0, result.stderr
+    assert "supernet training: step" not in result.stdout + result.stderr  # the cache of proxy=supernet
+    records = read_records(tmp / "c" / "trials.jsonl")
+    space = get_space("mobilenet_v2")
+    proxy = proxies.make("supernet_loss", data="folder", root=str(tmp / "images"), budget=budget,
+                         supernet=proxies.Supernet(space.base, space.operator_choices), cache_dir=str(tmp / "cache"))
+    proxy.prepare()
+    assert proxy.supernet.from_cache and proxy.unit == "nats"
+    for r in records:
+        assert r.evaluation.proxy == -proxy.supernet.validation(r.arch)[1] < 0 and r.evaluation.proxy_std is None
+    assert "folder validation cross-entropy, supernet weights (nats, negated: higher = better)" in \
+        (tmp / "c" / "report.md").read_text()
 
 
 def test_a_second_run_reads_the_cached_supernet_and_scores_alike(supernet_run):

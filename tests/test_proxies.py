@@ -169,10 +169,10 @@ def test_the_imagenet_proxy_carries_the_predictors_std_and_says_when_it_leaves_t
 
 
 def test_make_refuses_what_a_proxy_cannot_take():
-    assert set(PROXIES) == {*NAMES, "train", "supernet"}
-    with pytest.raises(ValueError, match=r"^name: unknown proxy 'acc' \(allowed: naswot, .*, train, supernet\)"):
+    assert set(PROXIES) == {*NAMES, "train", "supernet", "supernet_loss"}
+    with pytest.raises(ValueError, match=r"^name: unknown proxy 'acc' \(allowed: naswot, .*, train, supernet, supernet_loss\)"):
         make("acc")
-    with pytest.raises(ValueError, match="^budget: only the 'train' and 'supernet' proxies take a training budget"):
+    with pytest.raises(ValueError, match="^budget: only the 'train', 'supernet', 'supernet_loss' proxies take a training budget"):
         make("params", budget={"epochs": 1})
     with pytest.raises(ValueError, match=r"^budget: unknown field\(s\) epoch "):
         make("train", budget={"epoch": 1})

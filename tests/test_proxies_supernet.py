@@ -322,6 +322,7 @@ def test_score_reads_any_arch_of_a_space_from_one_cached_supernet(monkeypatch, t
                            cache_dir=tmp_path / "nos" / "supernets")
     assert alone.from_cache and value == alone.accuracy(a) and alone.dataset.size("val") == 64
     assert score(b, "supernet", data="synthetic", seed=2) == alone.accuracy(b)
+    assert score(a, "supernet_loss", data="synthetic", seed=2) == -alone.validation(a)[1]  # the same supernet
     assert list((tmp_path / "nos" / "supernets").glob("*.pt")) == [cached]
     with pytest.raises(ValueError, match="the supernet proxy reads a nos.Arch, got Network"):
         score(build(_base(), num_classes=10), "supernet", data="synthetic")

@@ -69,7 +69,7 @@ def test_training_proxy_equals_a_standalone_short_training():
     e = Evaluator(HW, proxies.make("train", seed=3, budget=budget))(small)
     assert e.proxy == proxies.train_accuracy(small, "digits", budget, seed=3)
     assert 0.0 <= e.proxy <= 1.0 and e.proxy_std == pytest.approx(math.sqrt(e.proxy * (1 - e.proxy) / 360))
-    with pytest.raises(ValueError, match=r"proxy.name: unknown proxy 'acc' \(allowed: naswot, .*, train, supernet\)"):
+    with pytest.raises(ValueError, match=r"proxy.name: unknown proxy 'acc' \(allowed: naswot, .*, train, supernet, supernet_loss\)"):
         Evaluator(HW, "acc")
     with pytest.raises(TypeError, match="proxy: expected a nos.proxies.Proxy or a proxy name, got int"):
         Evaluator(HW, 3)

@@ -122,7 +122,7 @@ def test_nos_supernet_trains_the_cache_the_search_reads(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["proxy=naswot"], "nos-supernet: proxy: nos-supernet trains the weights of proxy=supernet, got proxy=naswot"),
+    (["proxy=naswot"], "nos-supernet: proxy: nos-supernet trains the weights of proxy=supernet or supernet_loss, got proxy=naswot"),
     (["runtime.device=gpu"], "nos-supernet: runtime.device: unknown device 'gpu'"),
     (["runtime.compile=true"], "nos-supernet: runtime.compile: the supernet changes its path every step"),
     (["proxy.budget.lr=-1"], "nos-supernet: proxy.budget.lr: expected a positive number"),

@@ -32,7 +32,6 @@ from nos.train.runtime import default_threads, threads
 from search_spaces import get_space
 
 APP = "nos-supernet"
-SUPERNET = "supernet"
 
 
 @dataclass
@@ -47,8 +46,9 @@ class SupernetConfig:
 
 
 def _supernet(c: SupernetConfig) -> Supernet:
-    if c.proxy.name != SUPERNET:
-        raise ValueError(f"proxy: {APP} trains the weights of proxy=supernet, got proxy={c.proxy.name}")
+    if c.proxy.name not in proxies.SUPERNETS:
+        raise ValueError(f"proxy: {APP} trains the weights of proxy={' or '.join(proxies.SUPERNETS)}, "
+                         f"got proxy={c.proxy.name}")
     space = get_space(c.space.name, **c.space.options())
     return Supernet(space.base, space.operator_choices)
 

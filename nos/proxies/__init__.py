@@ -18,13 +18,13 @@ from __future__ import annotations
 from nos.proxies.data import DATASETS, Dataset, load
 from nos.proxies.ensemble import rank_ensemble
 from nos.proxies.predictor import Prediction, predict
-from nos.proxies.proxy import (IMAGENET, NAMES, PROXIES, SUPERNET, TRAIN, Proxy, Score, describe, make, percent_scale,
-                               score)
+from nos.proxies.proxy import (IMAGENET, NAMES, PROXIES, SUPERNET, SUPERNET_LOSS, SUPERNETS, TRAIN, Proxy, Score,
+                               describe, make, percent_scale, score)
 from nos.proxies.supernet import Supernet, train_supernet
 from nos.proxies.train import Budget, HalvingResult, successive_halving, train_accuracy
 
 DEFAULT = IMAGENET  # experiments/results/accuracy_predictor.md: ranks published ImageNet accuracy best
 
-__all__ = ["DATASETS", "DEFAULT", "IMAGENET", "NAMES", "PROXIES", "SUPERNET", "TRAIN", "Budget", "Dataset",
-           "HalvingResult", "Prediction", "Proxy", "Score", "Supernet", "describe", "load", "make", "percent_scale", "predict",
+__all__ = ["DATASETS", "DEFAULT", "IMAGENET", "NAMES", "PROXIES", "SUPERNET", "SUPERNET_LOSS", "SUPERNETS", "TRAIN",
+           "Budget", "Dataset", "HalvingResult", "Prediction", "Proxy", "Score", "Supernet", "describe", "load", "make", "percent_scale", "predict",
            "rank_ensemble", "score", "successive_halving", "train_accuracy", "train_supernet"]

@@ -30,7 +30,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from nos import proxies, sim
-from nos.search.objectives import SUPERNET, Budgets, Evaluator, Objectives
+from nos.search.objectives import SUPERNETS, Budgets, Evaluator, Objectives
 from nos.search.space import HardwareChoices, SearchSpace
 from search_spaces import get_space
 
@@ -248,7 +248,7 @@ class RunConfig:
         """The :class:`Evaluator` of these settings for ``space`` (its operators' supernet for
         ``proxy=supernet``, untrained until :meth:`Evaluator.prepare`)."""
         p, o = self.proxy, space.operators
-        supernet = proxies.Supernet(o.base, o.operator_choices) if p.resolved_name == SUPERNET else None
+        supernet = proxies.Supernet(o.base, o.operator_choices) if p.resolved_name in SUPERNETS else None
         try:
             proxy = proxies.make(p.resolved_name, data=p.data, seed=p.seed, root=p.root, budget=p.budget.fields(),
                                  supernet=supernet, cache_dir=p.cache_path())

@@ -28,7 +28,7 @@ from nos.run.config import RunConfig, instantiate_node
 from nos.run.progress import Progress, StepProgress
 from nos.run.reports import RunReports
 from nos.search import study as studies
-from nos.search.objectives import SUPERNET
+from nos.search.objectives import SUPERNETS
 from nos.search.pareto import Front, reference_point
 from nos.search.record import METRICS, REFERENCE_ATTR, Evaluation, RunInfo, TrialRecord
 from nos.search.space import candidate_key
@@ -111,7 +111,7 @@ class Run:
         """Create or resume the study and the run directory's reports (a supernet proxy is
         trained, or read from its cache, first: a refused cache leaves nothing behind)."""
         label = "proxy preparation"
-        if self.evaluator.proxy.name == SUPERNET:
+        if self.evaluator.proxy.name in SUPERNETS:
             log.info("supernet of space %s on %s (seed %d): training, or reading it from %s",
                      self.space.name, self.config.proxy.data, self.config.proxy.seed, self.config.proxy.cache_path())
             label = "supernet training"

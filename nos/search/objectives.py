@@ -18,7 +18,7 @@ from nos.search.record import METRICS, Evaluation
 from nos.search.space import arch_key, candidate_key
 
 PROXIES = proxies.PROXIES  # what proxy.name may be (nos.proxies.make builds each)
-TRAIN, SUPERNET = proxies.TRAIN, proxies.SUPERNET
+SUPERNETS = proxies.SUPERNETS  # the proxies that read a trained supernet (prepared before the study opens)
 LATENCY_MODELS = ("compute", "roofline")
 LATENCY_UNITS = ("ms", "cycles")
 MODES = ("pareto", "reward")
