@@ -4,6 +4,7 @@ subprocess of the suite), ``nos-export weights=trained``, and their bad input.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -12,6 +13,7 @@ from PIL import Image
 
 import nos
 from nos import proxies
+from nos.proxies.data import FASHION_MNIST_ROOT
 from nos.report.files import read_records
 from nos.search.study import make_storage, trainings
 from search_spaces import get_space
@@ -147,6 +149,20 @@ def test_nos_train_records_measured_accuracy_in_the_study_and_the_run(trained_ru
     report = (run_dir / "trained" / "report.md").read_text()
     assert "Kendall tau" in report or "Too few distinct values" in report
     assert "step 3/3" in proc.stdout + proc.stderr  # training progress
+
+
+@pytest.mark.skipif(not Path(FASHION_MNIST_ROOT).is_dir(), reason=f"Debian's dataset-fashion-mnist is not installed "
+                    f"({FASHION_MNIST_ROOT})")
+def test_nos_train_on_fashion_mnist_compares_three_finalists_with_the_proxy(search_run, tmp_path):
+    run_dir = copy_run(search_run[0], tmp_path / "run")
+    chosen = [r.number for r in read_records(run_dir / "pareto.json")][:3]
+    proc = run("train", f"run_dir={run_dir}", "data=fashion_mnist", "select=trial", f"trial=[{','.join(map(str, chosen))}]",
+               "budget.steps=3", "budget.batch_size=16", "budget.width=0.125", "budget.resolution=28")
+    assert proc.returncode == 0, proc.stderr
+    report = (run_dir / "trained" / "report.md").read_text()
+    assert "3 trials trained stand-alone on fashion_mnist" in report
+    assert "(proxy vs measured, 3 trials)" in report or "Too few distinct values" in report
+    assert "No differences: the proxy is not a top-1 in % on the data set trained on" in report  # params is a count
 
 
 def test_a_resumed_search_reports_the_trained_accuracy(trained_run):
