@@ -266,7 +266,7 @@ def report(members: list, recipe: Recipe) -> str:
     cpu = [float(row["cpu_seconds"]) for row in rows]
     diverged = sum(int(row["diverged"]) for row in rows)
     pilot_rows = [row for row in _read_cache(TRUTH_CSV, ("arch", "seed", "recipe")).values()
-                  if row["recipe"] == PILOT["A"].tag and row["arch"] in PILOT_ARCHS]
+                  if row["recipe"] == PILOT["A"].tag and row["arch"] in PILOT_ARCHS and row["seed"] in ("0", "1")]
     b = recipe.budget
     lines = [
         "# Ground truth: stand-alone training on Fashion-MNIST",

@@ -282,7 +282,8 @@ def report(members: list) -> None:
         "# Which proxy ranks stand-alone training on Fashion-MNIST?",
         "",
         f"Measured on this machine ({platform.machine()}, {os.cpu_count()} cores shared with other jobs, load 3-8; "
-        f"torch {torch.__version__}, CPU, one torch thread) by `python experiments/supernet.py` (see its docstring).",
+        f"torch {torch.__version__}, CPU, one torch thread) by `python experiments/supernet.py --variants scaffold+kd spos`, "
+        f"`--others`, `--samples scaffold+kd` and `--report` (see its docstring).",
         "",
         "## The truth",
         "",
@@ -313,6 +314,14 @@ def report(members: list) -> None:
                   f"within 0.15 of the truth's split-half tau ({truth_tau:.3f}): "
                   + ("met." if chosen[0] >= 0.6 and truth_tau - chosen[0] <= 0.15 else
                      f"missed by {max(0.6 - chosen[0], truth_tau - 0.15 - chosen[0]):.3f}.") ]
+    trained = sorted({label.split(":")[0] for label in supernets if not label.startswith("ridge")})
+    untried = [name for name in VARIANTS if not any(f"supernet {name} (" in label for label in trained)]
+    lines += ["", "Levers measured: BatchNorm re-estimation (the `no-recal` rows read the running statistics "
+              "training left), ranking by held-out loss instead of top-1, warm start from the trained all-dw parent "
+              "with distillation from it (`scaffold+kd` against plain `spos`), and a ridge predictor fitted on "
+              f"{SAMPLES} random supernet samples. Defined but not trained for lack of CPU time in this session: "
+              + (", ".join(f"`{name}`" for name in untried) or "none")
+              + "; neither the sandwich rule nor a second supernet seed was tried."]
     shipped_loss = next((label for label in supernets if label.endswith("= `supernet_loss`")
                          and not label.startswith("ridge")), None)
     if shipped_loss:
