@@ -293,7 +293,9 @@ def report(members: list) -> None:
         f"{ground_truth.split_half(x)[1]:.3f}), seed-to-seed tau {ground_truth.seed_tau(x):.3f}. No proxy below "
         f"used the test images: the supernets score {HOLDOUT:,} training images held out of their training, the "
         f"zero-cost scores use training images, `one epoch` trains on {ONE_EPOCH_IMAGES:,} and scores the held-out "
-        f"images.",
+        f"images. The `imagenet` row was scored (`--others`) by the predictor whose FuSe effects came from the "
+        f"earlier digits signal; the shipped predictor now takes them from this truth "
+        f"(`accuracy_predictor.md`), so its agreement with this truth would be circular and is not re-measured.",
         "",
         "## Ranking the truth (higher is better)",
         "",
