@@ -84,7 +84,7 @@ def main() -> None:
     best = hypervolume(everything, UP_DOWN, ref)
     lines = ["# Sampler comparison on the MobileNetV2 operator space (64x64 FuSe array)", "",
              f"Measured with `python experiments/sampler_comparison.py --seeds {args.seeds} --budgets "
-             f"{' '.join(map(str, checkpoints))} --proxy {args.proxy}`. Objectives: proxy `{args.proxy}` (up) and "
+             f"{' '.join(map(str, checkpoints))} --proxy {args.proxy} --samplers {' '.join(args.samplers)}`. Objectives: proxy `{args.proxy}` (up) and "
              f"simulated latency in ms (down); hypervolume reference point (proxy, ms) = ({ref[0]:.6g}, {ref[1]:.6g}).",
              f"Values are hypervolume / hypervolume of the long-run reference front (the union of all "
              f"{len(everything)} evaluations of all runs; {len(evaluator)} distinct architectures evaluated, the 5 references included; "
