@@ -14,7 +14,7 @@ Supernet variants (:data:`VARIANTS`): recipes of ``nos.proxies.train_supernet``
 
 * ``spos``: the first 30 % of the steps on the all-dw path, every other candidate started from
   it, then one uniformly sampled path per step (SPOS; nos's recipe before this measurement);
-* ``scaffold``: the all-dw parent first trained on its own (``PARENT_STEPS``), every candidate
+* ``scaffold``: the all-dw parent first trained on its own (``PARENT`` of the steps), every candidate
   started from it, then uniform SPOS (the scaffolding of the FuSeConv authors' follow-up, arXiv
   2108.11441);
 * ``scaffold+kd``: the same, each sampled path also distilled from the parent's logits (loss
@@ -70,7 +70,7 @@ TRAINING_FIELDS = ("variant", "seed", "steps", "cpu_seconds")
 OTHERS_CSV = RESULTS / "proxies_fashion_mnist_scores.csv"
 OTHERS_FIELDS = ("proxy", "arch", "value", "cpu_seconds")
 HOLDOUT = PROXY_HOLDOUT["fashion_mnist"]  # training images held out to score candidates (never trained on)
-PARENT_STEPS = 1500  # the all-dw parent's stand-alone training
+PARENT = 0.25  # the all-dw parent's stand-alone training, as a fraction of the sampled-path steps (1,500 before 6,000)
 SAMPLES = 200  # random architectures scored to fit the predictor on supernet samples
 ONE_EPOCH_IMAGES = 10_000
 
@@ -86,9 +86,9 @@ class Variant:
 
 VARIANTS = {v.name: v for v in (
     Variant("spos", Recipe()),
-    Variant("scaffold", Recipe(parent_steps=PARENT_STEPS)),
-    Variant("scaffold+kd", Recipe(parent_steps=PARENT_STEPS, distill=0.5)),
-    Variant("scaffold+kd long", Recipe(parent_steps=PARENT_STEPS, distill=0.5), steps=12000),
+    Variant("scaffold", Recipe(parent=PARENT)),
+    Variant("scaffold+kd", Recipe(parent=PARENT, distill=0.5)),
+    Variant("scaffold+kd long", Recipe(parent=PARENT, distill=0.5), steps=12000),
 )}
 SHIPPED = next(v.name for v in VARIANTS.values() if v.recipe == RECIPES["fashion_mnist"] and v.steps == 6000)
 
@@ -125,7 +125,7 @@ def run_variant(variant: Variant, members: list, seed: int, cache_dir: Path) -> 
     supernet = train_variant(variant, dataset, seed, cache_dir)
     if not supernet.from_cache:
         with _appender(TRAINING_CSV, TRAINING_FIELDS) as writer:
-            writer.writerow({"variant": variant.name, "seed": seed, "steps": variant.steps + variant.recipe.parent_steps,
+            writer.writerow({"variant": variant.name, "seed": seed, "steps": variant.steps + variant.recipe.parent_steps(variant.steps),
                              "cpu_seconds": round(time.process_time() - cpu, 1)})
     with _appender(SCORES_CSV, SCORES_FIELDS) as writer:
         for name, _, _, arch in todo:

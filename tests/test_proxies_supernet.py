@@ -208,27 +208,27 @@ def test_cache_is_reused_and_keyed(space, tmp_path):
 
 
 def test_a_parent_recipe_trains_the_parent_first_then_every_path_distilled_from_it(space, tmp_path):
-    """Recipe(parent_steps=4): 4 steps of the parent, then the budget's 12 sampled steps (one
+    """Recipe(parent=1/3): 4 steps of the parent, then the budget's 12 sampled steps (one
     progress count); distillation changes what they learn; the recipe keys the cache."""
     steps = []
-    plain = train_supernet(space, "synthetic", 0, BUDGET, cache_dir=tmp_path, recipe=Recipe(parent_steps=4),
+    plain = train_supernet(space, "synthetic", 0, BUDGET, cache_dir=tmp_path, recipe=Recipe(parent=1 / 3),
                            progress=lambda done, total: steps.append((done, total)))
     assert steps == [(s, 4 + 12) for s in range(1, 17)]
     distilled = train_supernet(space, "synthetic", 0, BUDGET, cache_dir=tmp_path,
-                               recipe=Recipe(parent_steps=4, distill=0.5))
+                               recipe=Recipe(parent=1 / 3, distill=0.5))
     assert not distilled.from_cache and len(list(tmp_path.glob("*.pt"))) == 2
-    again = train_supernet(space, "synthetic", 0, BUDGET, cache_dir=tmp_path, recipe=Recipe(parent_steps=4, distill=0.5))
+    again = train_supernet(space, "synthetic", 0, BUDGET, cache_dir=tmp_path, recipe=Recipe(parent=1 / 3, distill=0.5))
     assert again.from_cache
     arch = _with(space.base, CANDIDATES[2])
     assert again.accuracy(arch) == distilled.accuracy(arch) != plain.accuracy(arch)
-    assert default_recipe("fashion_mnist").parent_steps > 0 and default_recipe("digits") == Recipe()
+    assert default_recipe("fashion_mnist").parent_steps(6000) == 1500 and default_recipe("digits") == Recipe()
 
 
 @pytest.mark.parametrize("fields, message", [
-    (dict(parent_steps=-1), "parent_steps: expected an integer >= 0"),
+    (dict(parent=-1), r"parent: expected a fraction of the budget's steps in \[0, 10\]"),
     (dict(distill=0.5), r"distill: expected a weight in \[0, 1\), and a parent to distil from"),
-    (dict(parent_steps=2, distill=1.0), "distill: expected a weight in"),
-    (dict(parent_steps=2, temperature=0), "temperature: expected a positive number"),
+    (dict(parent=0.5, distill=1.0), "distill: expected a weight in"),
+    (dict(parent=0.5, temperature=0), "temperature: expected a positive number"),
 ])
 def test_bad_recipes_are_named(fields, message):
     with pytest.raises(ValueError, match=message):

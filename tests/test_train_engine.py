@@ -174,7 +174,7 @@ def test_a_killed_training_resumes_to_the_weights_of_an_uninterrupted_one(tmp_pa
     assert steps[0] == 1
 
 
-@pytest.mark.parametrize("recipe", [Recipe(), Recipe(parent_steps=4, distill=0.5)], ids=["warm-up", "parent+distill"])
+@pytest.mark.parametrize("recipe", [Recipe(), Recipe(parent=2 / 3, distill=0.5)], ids=["warm-up", "parent+distill"])
 def test_a_killed_supernet_training_resumes_from_its_checkpoint(tmp_path, recipe):
     """Killed in the first phase (the warm-up path, or the parent), it resumes there and ends,
     through the second phase, with the weights of an uninterrupted training."""
@@ -189,7 +189,7 @@ def test_a_killed_supernet_training_resumes_from_its_checkpoint(tmp_path, recipe
     kill_when(lambda: train(progress=lambda done, total: time.sleep(0.15)), lambda: any(cache.glob("*.ckpt")), tmp_path)
     steps = []
     resumed = train(progress=lambda done, total: steps.append(done))
-    assert steps[0] in (3, 5) and steps[-1] == 6 + recipe.parent_steps and not resumed.from_cache
+    assert steps[0] in (3, 5) and steps[-1] == 6 + recipe.parent_steps(6) and not resumed.from_cache
     assert all(torch.equal(resumed.module.state_dict()[k], uninterrupted[k]) for k in uninterrupted)
     assert not list(cache.glob("*.ckpt"))  # the finished cache file replaces the checkpoint
 

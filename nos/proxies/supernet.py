@@ -63,28 +63,33 @@ class Recipe:
     """How a supernet is trained, besides its :class:`Budget`.
 
     Attributes:
-        parent_steps: 0: the first :data:`WARMUP_FRACTION` of the budget's steps train the first
-            path (each block's first choice, e.g. the all-``dw`` network), inside the budget's one
-            schedule. More: first the parent (the first path) trains for this many steps on a
-            schedule of its own, then every candidate starts from it and the budget's steps train
-            sampled paths (the scaffolding of the FuSeConv authors' follow-up, arXiv 2108.11441).
+        parent: 0: the first :data:`WARMUP_FRACTION` of the budget's steps train the first path
+            (each block's first choice, e.g. the all-``dw`` network), inside the budget's one
+            schedule. More: first the parent (the first path) trains on a schedule of its own for
+            this fraction of the budget's steps (0.25: 1,500 steps before a budget of 6,000), then
+            every candidate starts from it and the budget's steps train sampled paths (the
+            scaffolding of the FuSeConv authors' follow-up, arXiv 2108.11441).
         distill: with a parent: weight ``a`` of the distillation from the trained parent's
             logits in each sampled path's loss, ``(1 - a) CE + a T^2 KL(parent || path)``; 0: none.
         temperature: ``T`` of the distillation (softened logits of parent and path).
     """
 
-    parent_steps: int = 0
+    parent: float = 0.0
     distill: float = 0.0
     temperature: float = 2.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.parent_steps, bool) or not isinstance(self.parent_steps, int) or self.parent_steps < 0:
-            raise ValueError(f"parent_steps: expected an integer >= 0, got {self.parent_steps!r}")
-        if not 0.0 <= self.distill < 1.0 or (self.distill and not self.parent_steps):
+        if isinstance(self.parent, bool) or not isinstance(self.parent, (int, float)) or not 0 <= self.parent <= 10:
+            raise ValueError(f"parent: expected a fraction of the budget's steps in [0, 10], got {self.parent!r}")
+        if not 0.0 <= self.distill < 1.0 or (self.distill and not self.parent):
             raise ValueError(f"distill: expected a weight in [0, 1), and a parent to distil from "
-                             f"(parent_steps > 0); got distill={self.distill!r}, parent_steps={self.parent_steps}")
+                             f"(parent > 0); got distill={self.distill!r}, parent={self.parent}")
         if not self.temperature > 0:
             raise ValueError(f"temperature: expected a positive number, got {self.temperature!r}")
+
+    def parent_steps(self, steps: int) -> int:
+        """The parent's training steps before a budget of ``steps`` sampled-path steps (0: none)."""
+        return max(1, round(self.parent * steps)) if self.parent else 0
 
 
 DEFAULT_BUDGET = Budget(epochs=40, batch_size=32, width=0.125, resolution=32)
@@ -92,8 +97,7 @@ DEFAULT_BUDGET = Budget(epochs=40, batch_size=32, width=0.125, resolution=32)
 BUDGETS: dict[str, Budget] = {"fashion_mnist": Budget(steps=6000, batch_size=128, width=0.25, resolution=28)}
 """Per data set: the budget ``experiments/results/proxies_fashion_mnist.md`` measured."""
 
-
-RECIPES: dict[str, Recipe] = {"fashion_mnist": Recipe(parent_steps=1500, distill=0.5)}
+RECIPES: dict[str, Recipe] = {"fashion_mnist": Recipe(parent=0.25, distill=0.5)}
 """Per data set: the recipe ``experiments/results/proxies_fashion_mnist.md`` chose (others: ``Recipe()``)."""
 
 
@@ -495,7 +499,7 @@ def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, s
            progress: Callable[[int, int], None] | None, runtime: Runtime | None,
            checkpoint: Checkpointing | None, recipe: Recipe) -> None:
     """Train the first path (each block's first choice: the space's first operator, e.g. ``dw``)
-    -- the first :data:`WARMUP_FRACTION` of the budget's steps, or ``recipe.parent_steps`` on a
+    -- the first :data:`WARMUP_FRACTION` of the budget's steps, or ``recipe.parent_steps(...)`` on a
     schedule of their own --, then start every other candidate from it (:func:`_align`) and train
     a uniformly sampled path each step (the same in every process of a distributed job: the
     sampler is seeded by ``seed``), distilled from the trained first path when ``recipe.distill``.
@@ -510,11 +514,13 @@ def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, s
     """
     paths = _Paths(supernet, seed)
     first = tuple(next(iter(candidates)) for candidates in net.blocks)
-    if recipe.parent_steps:
-        _train_parent(net, first, dataset, budget, seed, progress, runtime, checkpoint, recipe)
+    steps = budget.total_steps(dataset.size("train"))
+    parent_steps = recipe.parent_steps(steps)
+    if parent_steps:
+        _train_parent(net, first, dataset, budget, seed, progress, runtime, checkpoint, parent_steps, steps)
         warmup, teacher = 0, _frozen(net, first) if recipe.distill else None
-        total = recipe.parent_steps + budget.total_steps(dataset.size("train"))
-        main_progress = None if progress is None else (lambda done, _: progress(recipe.parent_steps + done, total))
+        main_progress = None if progress is None else (lambda done, _: progress(parent_steps + done,
+                                                                                parent_steps + steps))
     else:
         warmup, teacher, main_progress = round(WARMUP_FRACTION * budget.total_steps(dataset.size("train"))), None, progress
     if warmup == 0:
@@ -543,16 +549,14 @@ def _train(supernet: Supernet, net: Network, dataset: Dataset, budget: Budget, s
 
 def _train_parent(net: Network, first: tuple[str, ...], dataset: Dataset, budget: Budget, seed: int,
                   progress: Callable[[int, int], None] | None, runtime: Runtime | None,
-                  checkpoint: Checkpointing | None, recipe: Recipe) -> None:
-    """The parent phase of ``recipe``: the first path alone for ``recipe.parent_steps`` steps of
-    the budget's schedule (its own warm-up and decay)."""
-    parent_budget = dataclasses.replace(budget, steps=recipe.parent_steps)
-    total = recipe.parent_steps + budget.total_steps(dataset.size("train"))
+                  checkpoint: Checkpointing | None, parent_steps: int, steps: int) -> None:
+    """A recipe's parent phase: the first path alone for ``parent_steps`` steps of the budget's
+    schedule (its own warm-up and decay), before the ``steps`` of the sampled paths."""
     net.blocks.path = first
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        fit(net, dataset, parent_budget, seed, runtime=runtime, fixed=False,
-            progress=None if progress is None else (lambda done, _: progress(done, total)),
+        fit(net, dataset, dataclasses.replace(budget, steps=parent_steps), seed, runtime=runtime, fixed=False,
+            progress=None if progress is None else (lambda done, _: progress(done, parent_steps + steps)),
             checkpoint=None if checkpoint is None else _parent_checkpoint(checkpoint))
 
 
