@@ -190,6 +190,10 @@ def test_guard_rails_name_accuracy_near_chance_and_a_validation_set_too_small():
                      f"points (128 images) above the spread of the 4 scores (standard deviation 0.48 points)")
     assert guard_rails([60.0, 75.0, 90.0], synthetic, 100.0, "supernet") == []
     assert guard_rails([0.85], synthetic, 1.0, "train") == []  # one candidate has no spread to judge
+    # a proxy that ranks by something else (supernet_loss) is only watched for accuracy near chance
+    assert guard_rails([0.80, 0.81, 0.805, 0.80], synthetic, 1.0, "supernet_loss", separation=False) == []
+    assert guard_rails([10.0, 14.0, 30.0], synthetic, 100.0, "supernet_loss", separation=False)[0].startswith(
+        "supernet_loss: validation accuracy near chance")
 
 
 def test_the_training_proxy_gives_the_binomial_error_of_its_validation_split_and_its_warnings(tiny):

@@ -169,9 +169,13 @@ class _ValidationProxy(Proxy):
         p = min(max(value / self.scale, 0.0), 1.0)
         return self.scale * math.sqrt(p * (1 - p) / self._dataset().size("val"))
 
+    def _watch(self, accuracies: list[float], separation: bool = True) -> None:
+        """Add validation accuracies (value units) to those seen and renew the guard-rail warnings."""
+        self.values += accuracies
+        self.warnings = guard_rails(self.values, self._dataset(), self.scale, self.name, separation)
+
     def _scored(self, values: list[float]) -> list[Score]:
-        self.values += values
-        self.warnings = guard_rails(self.values, self._dataset(), self.scale, self.name)
+        self._watch(values)
         return [Score(v, self.standard_error(v)) for v in values]
 
 
@@ -216,16 +220,17 @@ class SupernetProxy(_ValidationProxy):
         measured = [self.supernet.validation(a) for a in archs]
         if not self.by_loss:
             return self._scored([float(top1) for top1, _ in measured])
-        self.values += [float(top1) for top1, _ in measured]
-        self.warnings = [w for w in guard_rails(self.values, self._dataset(), self.scale, self.name) if "near chance" in w]
+        self._watch([float(top1) for top1, _ in measured], separation=False)  # the loss is ranked, not the top-1
         return [Score(-float(loss), None) for _, loss in measured]
 
 
-def guard_rails(values: Sequence[float], dataset: Dataset, scale: float, name: str) -> list[str]:
+def guard_rails(values: Sequence[float], dataset: Dataset, scale: float, name: str,
+                separation: bool = True) -> list[str]:
     """One-line findings about validation accuracies ``values`` (``scale`` units per unit accuracy)
     measured on ``dataset``'s validation split: their median near chance (:data:`CHANCE_MARGIN`),
-    or the split's binomial standard error above their spread (standard deviation, 3 or more
-    values), so the differences between the candidates are mostly the split's sampling noise."""
+    or, with ``separation`` (the accuracies are what the proxy ranks by), the split's binomial
+    standard error above their spread (standard deviation, 3 or more values), so the differences
+    between the candidates are mostly the split's sampling noise."""
     if not values:
         return []
     out = []
@@ -236,7 +241,7 @@ def guard_rails(values: Sequence[float], dataset: Dataset, scale: float, name: s
         out.append(f"{name}: validation accuracy near chance: median {100 * median:.1f} % over {len(values)} "
                    f"candidate(s), chance {100 * chance:.1f} % ({dataset.num_classes} classes); the proxy cannot "
                    f"rank them (train longer, or check the data)")
-    if len(values) >= 3:
+    if separation and len(values) >= 3:
         spread = statistics.stdev(values) / scale
         error = math.sqrt(median * (1 - median) / n)
         if error > spread:
