@@ -119,6 +119,11 @@ def test_nos_supernet_trains_the_cache_the_search_reads(tmp_path):
         .resolve().evaluator
     evaluator.prepare()
     assert evaluator.proxy.supernet.from_cache
+    # proxy=supernet_loss reads the same cache, and the printed search command names it
+    (again,) = processes.run(app(supernet_app.main, "nos-supernet", "proxy=supernet_loss", *command), tmp_path, size=1)
+    assert again.code == 0, again.stderr
+    assert "(seed 0, 4 steps): read from the cache" in again.stdout
+    assert "nos-search proxy=supernet_loss space=mobilenet_v2_stages proxy.budget.steps=4" in again.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -23,7 +23,7 @@ from nos import proxies
 from nos.cli.common import CONFIG_PATH, run_app, store_schema, to_object
 from nos.cli.train import RuntimeSchema, runtime_of
 from nos.proxies.data import for_proxy
-from nos.proxies.supernet import CHECKPOINT_EVERY, Supernet, default_budget, train_supernet
+from nos.proxies.supernet import CHECKPOINT_EVERY, Supernet, default_budget, default_recipe, train_supernet
 from nos.run.config import ProxyConfig, SpaceConfig
 from nos.run.progress import StepProgress
 from nos.train import as_budget, distributed
@@ -78,10 +78,11 @@ def _check(cfg: DictConfig) -> None:
         raise ValueError(f"proxy.{err}") from None
 
 
-def _search_command() -> str:
-    """The nos-search command that reads this supernet: this command line's space and proxy keys."""
+def _search_command(proxy: str) -> str:
+    """The nos-search command that reads this supernet: ``proxy`` (``supernet`` or
+    ``supernet_loss``) and this command line's space and proxy keys."""
     kept = [o for o in HydraConfig.get().overrides.task if o.split("=")[0].lstrip("+~").startswith(("space", "proxy."))]
-    return " ".join(["nos-search", "proxy=supernet", *map(shlex.quote, kept)])
+    return " ".join(["nos-search", f"proxy={proxy}", *map(shlex.quote, kept)])
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="supernet", version_base="1.3")
@@ -105,9 +106,10 @@ def _train(cfg: DictConfig) -> None:
     if world.main:
         done = "read from the cache" if trained.from_cache else f"trained in {time.monotonic() - start:.0f} s"
         steps = budget.total_steps(trained.dataset.size("train"))
+        steps += default_recipe(p.data).parent_steps(steps)  # the parent's own steps first, where the recipe has them
         print(f"supernet of space {c.space.name} on {p.data} (seed {p.seed}, {steps} steps): {done}; "
               f"cache: {p.cache_path()}")
-        print(f"Search with it: {_search_command()}")
+        print(f"Search with it: {_search_command(p.name)}")
 
 
 def register() -> None:
